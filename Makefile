@@ -1,0 +1,64 @@
+# The suite's commands. `make run` and `make test` are all a new machine needs.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-$(shell sha1sum requirements.lock | cut -c1-12)
+
+.PHONY: help install services system-deps run test test-unit lint fmt migrate \
+        provision-queues seed token bench export-events clean
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
+
+$(STAMP): requirements.lock
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.lock
+	@rm -f $(VENV)/.installed-* && touch $@
+
+install: $(STAMP)  ## create the virtual environment from the lock file
+
+system-deps:  ## install PostgreSQL, Redis and RabbitMQ from Debian's packages
+	apt-get update && apt-get install -y postgresql redis-server rabbitmq-server
+
+services:  ## start PostgreSQL, Redis and RabbitMQ if they are installed but stopped
+	@bash scripts/ensure-services.sh
+
+run: install services  ## moto, migrations, queues, demo data, then all five services
+	$(PY) -m tools run
+
+test: install services  ## the whole suite against real servers
+	$(PY) -m pytest
+
+test-unit: install  ## pure tests only, no servers
+	$(PY) -m pytest tests/unit
+
+lint: install  ## ruff on everything, mypy on shared/
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+
+fmt: install  ## format and fix what ruff can
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+migrate: install services  ## create the database and apply migrations
+	$(PY) -m tools migrate
+
+provision-queues: install  ## create the SQS queues (SQS_ENDPOINT_URL must answer)
+	$(PY) -m tools provision-queues
+
+seed: install services  ## load demo data
+	$(PY) -m tools seed
+
+token: install  ## mint a local JWT: make token SUB=alice ROLE=user
+	@$(PY) -m tools token $(SUB) $(ROLE)
+
+export-events: install  ## write event JSON Schemas to docs/events/
+	$(PY) -m tools export-events
+
+bench: install services  ## benchmarks (not yet: see docs/BENCHMARKS.md)
+	@echo "not yet: the benchmark suite lands with its issue"
+
+clean:  ## remove the virtual environment and caches
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

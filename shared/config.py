@@ -1,0 +1,45 @@
+"""Typed configuration, read from the environment (and `.env` when present)."""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Every setting of the suite. Defaults are safe for a local machine."""
+
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", frozen=True)
+
+    database_url: str = "postgresql://postgres@127.0.0.1:5432/suite"
+    database_pool_min: int = 1
+    database_pool_max: int = 10
+    database_command_timeout: float = 10.0
+
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    amqp_url: str = "amqp://guest:guest@127.0.0.1:5672/"
+    work_queue_backend: str = Field(default="redis", pattern="^(redis|amqp)$")
+    work_queue_name: str = "rewards"
+
+    aws_region: str = "us-east-1"
+    aws_access_key_id: str = "test"
+    aws_secret_access_key: str = "test"
+    sqs_endpoint_url: str = "http://127.0.0.1:4566"
+    sqs_booking_request_queue_url: str = "http://127.0.0.1:4566/123456789012/booking-requests"
+    sqs_booking_confirmation_queue_url: str = (
+        "http://127.0.0.1:4566/123456789012/booking-confirmations"
+    )
+
+    jwt_secret: str = "local-development-secret-change-me-0123456789"
+    log_level: str = "INFO"
+
+    booking_api_port: int = 8081
+    checkout_api_port: int = 8082
+    provider_consumer_port: int = 9101
+    notification_consumer_port: int = 9102
+    reward_worker_port: int = 9103
+
+    booking_pending_ttl: float = 86_400.0
+    idempotency_ttl: float = 86_400.0
+    outbox_poll_interval: float = 2.0
+    shutdown_grace: float = 20.0

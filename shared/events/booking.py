@@ -1,0 +1,51 @@
+"""Booking events: published by booking_api, consumed by the booking consumers."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from shared.events.envelope import Payload, event_type
+
+
+class BookingPayload(Payload):
+    booking_id: uuid.UUID
+    slot_id: uuid.UUID
+    user_id: str
+    provider_id: str
+    starts_at: datetime
+    ends_at: datetime
+
+
+@event_type("SLOT_CREATED")
+class SlotCreated(Payload):
+    slot_id: uuid.UUID
+    provider_id: str
+    starts_at: datetime
+    ends_at: datetime
+
+
+@event_type("BOOKING_CREATED")
+class BookingCreated(BookingPayload):
+    notes: str | None = None
+    expires_at: datetime
+
+
+@event_type("BOOKING_CONFIRMED")
+class BookingConfirmed(BookingPayload):
+    pass
+
+
+@event_type("BOOKING_REJECTED")
+class BookingRejected(BookingPayload):
+    reason: str | None = None
+
+
+@event_type("BOOKING_CANCELLED")
+class BookingCancelled(BookingPayload):
+    reason: str | None = None
+
+
+@event_type("BOOKING_EXPIRED")
+class BookingExpired(BookingPayload):
+    pass

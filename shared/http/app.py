@@ -1,0 +1,183 @@
+"""aiohttp application factory: health, readiness, metrics, problem+json, request context."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import secrets
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import ValidationError
+
+from shared.config import Settings
+from shared.errors import Problem, ServiceUnavailable
+from shared.logging import bound_context, get_logger, new_correlation_id
+from shared.metrics import DEPENDENCY_UP, HTTP_LATENCY, HTTP_REQUESTS
+from shared.storage.pool import is_unavailable
+
+log = get_logger(__name__)
+
+ReadinessCheck = Callable[[], Awaitable[object]]
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+SETTINGS = web.AppKey("settings", Settings)
+SERVICE = web.AppKey("service", str)
+READINESS = web.AppKey("readiness", dict[str, ReadinessCheck])
+
+PROBLEM_JSON = "application/problem+json"
+READINESS_TIMEOUT = 2.0
+
+
+def problem_response(problem: Problem, request: web.Request) -> web.Response:
+    headers = {}
+    if isinstance(problem, ServiceUnavailable):
+        headers["Retry-After"] = str(problem.retry_after)
+    return web.Response(
+        status=problem.status,
+        text=json.dumps(problem.to_dict(instance=request.path)),
+        content_type=PROBLEM_JSON,
+        headers=headers,
+    )
+
+
+def _problem_from_http_exception(exc: web.HTTPException) -> Problem:
+    if exc.status == 404:
+        return Problem(404, "no such resource")
+    if exc.status == 405:
+        return Problem(405, f"method not allowed; allowed: {exc.headers.get('Allow', '')}")
+    if exc.status == 413:
+        return Problem(413, "request body is too large")
+    return Problem(exc.status, exc.reason)
+
+
+@web.middleware
+async def problem_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Turn every failure into problem+json; never let a stack trace reach the client."""
+    try:
+        return await handler(request)
+    except Problem as problem:
+        if problem.status >= 500:
+            log.warning("request failed", status=problem.status, detail=problem.detail)
+        return problem_response(problem, request)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        response = problem_response(_problem_from_http_exception(exc), request)
+        if "Allow" in exc.headers:
+            response.headers["Allow"] = exc.headers["Allow"]
+        return response
+    except ValidationError as exc:
+        errors = exc.errors(include_url=False, include_context=False, include_input=False)
+        return problem_response(Problem(422, "request is invalid", errors=errors), request)
+    except asyncio.CancelledError:
+        raise
+    except Exception as exc:
+        if is_unavailable(exc):
+            log.warning("database unavailable", error=repr(exc))
+            return problem_response(ServiceUnavailable("the database is unavailable"), request)
+        log.exception("unhandled error")
+        return problem_response(Problem(500, "an internal error occurred"), request)
+
+
+def _route_label(request: web.Request) -> str:
+    route = request.match_info.route
+    if route.resource is None:
+        return "unmatched"
+    return route.resource.canonical
+
+
+@web.middleware
+async def context_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Bind a correlation id and a W3C traceparent to the request and every log line."""
+    correlation_id = request.headers.get("X-Correlation-ID") or new_correlation_id()
+    traceparent = request.headers.get("traceparent") or (
+        f"00-{secrets.token_hex(16)}-{secrets.token_hex(8)}-01"
+    )
+    with bound_context(correlation_id=correlation_id, traceparent=traceparent):
+        response = await handler(request)
+    response.headers["X-Correlation-ID"] = correlation_id
+    return response
+
+
+@web.middleware
+async def metrics_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    started = time.perf_counter()
+    status = 500
+    try:
+        response = await handler(request)
+        status = response.status
+        return response
+    finally:
+        labels = (_route_label(request), request.method, str(status))
+        HTTP_REQUESTS.labels(*labels).inc()
+        HTTP_LATENCY.labels(*labels).observe(time.perf_counter() - started)
+
+
+async def healthz(request: web.Request) -> web.Response:
+    return web.json_response({"status": "ok", "service": request.app[SERVICE]})
+
+
+async def _check(name: str, check: ReadinessCheck) -> tuple[str, str | None]:
+    try:
+        await asyncio.wait_for(check(), READINESS_TIMEOUT)
+    except Exception as exc:
+        DEPENDENCY_UP.labels(name).set(0)
+        return name, f"{type(exc).__name__}: {exc}"
+    DEPENDENCY_UP.labels(name).set(1)
+    return name, None
+
+
+async def readyz(request: web.Request) -> web.Response:
+    checks = request.app[READINESS]
+    results = await asyncio.gather(*(_check(n, c) for n, c in checks.items()))
+    failed = {name: error for name, error in results if error is not None}
+    status = {name: ("down: " + failed[name]) if name in failed else "up" for name in checks}
+    if failed:
+        raise ServiceUnavailable(
+            "dependencies are not ready: " + ", ".join(sorted(failed)), checks=status
+        )
+    return web.json_response({"status": "ready", "checks": status})
+
+
+async def metrics(request: web.Request) -> web.Response:
+    body = generate_latest()
+    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+
+def create_base_app(service: str, settings: Settings, **kwargs: Any) -> web.Application:
+    """An application with the suite's middlewares and its /healthz, /readyz, /metrics."""
+    app = web.Application(
+        middlewares=[context_middleware, metrics_middleware, problem_middleware],
+        client_max_size=kwargs.pop("client_max_size", 1024 * 1024),
+        **kwargs,
+    )
+    app[SERVICE] = service
+    app[SETTINGS] = settings
+    app[READINESS] = {}
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
+    app.router.add_get("/metrics", metrics)
+    return app
+
+
+def add_readiness_check(app: web.Application, name: str, check: ReadinessCheck) -> None:
+    app[READINESS][name] = check
+
+
+def run(app: web.Application, port: int) -> None:
+    """Serve until SIGTERM/SIGINT, then close: stop accepting, finish requests, run cleanups."""
+    settings = app[SETTINGS]
+    log.info("listening", port=port)
+    web.run_app(
+        app,
+        host="0.0.0.0",
+        port=port,
+        access_log=None,
+        print=None,
+        shutdown_timeout=settings.shutdown_grace,
+        handle_signals=True,
+    )

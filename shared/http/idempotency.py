@@ -1,0 +1,107 @@
+"""Idempotency-Key handling for mutating POSTs.
+
+The key row is inserted in the same transaction as the effect. A concurrent duplicate
+blocks on that row's unique key until the first commits, then replays the stored response;
+if the first fails and rolls back, the duplicate runs the effect itself. So N concurrent
+requests with one key produce exactly one effect and N identical responses.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import asyncpg
+from aiohttp import web
+
+from shared.errors import Problem
+from shared.storage.pool import Database
+
+Effect = Callable[[asyncpg.Connection], Awaitable[tuple[int, Any]]]
+HEADER = "Idempotency-Key"
+MAX_KEY_LENGTH = 255
+
+
+def _dumps(payload: Any) -> str:
+    return json.dumps(payload, default=str, separators=(",", ":"))
+
+
+def _response(status: int, body: str, *, replayed: bool) -> web.Response:
+    response = web.Response(status=status, text=body, content_type="application/json")
+    if replayed:
+        response.headers["Idempotent-Replayed"] = "true"
+    return response
+
+
+async def idempotent(
+    request: web.Request,
+    db: Database,
+    schema: str,
+    principal: str,
+    effect: Effect,
+    *,
+    ttl: float,
+    required: bool = False,
+) -> web.Response:
+    """Run `effect` in a transaction once per (principal, Idempotency-Key)."""
+    key = request.headers.get(HEADER)
+    if key is None:
+        if required:
+            raise Problem(400, f"the {HEADER} header is required")
+        async with db.transaction() as conn:
+            status, payload = await effect(conn)
+        return _response(status, _dumps(payload), replayed=False)
+    if not 0 < len(key) <= MAX_KEY_LENGTH:
+        raise Problem(400, f"{HEADER} must be 1 to {MAX_KEY_LENGTH} characters")
+    digest = hashlib.sha256(
+        f"{request.method} {request.path}\n".encode() + await request.read()
+    ).hexdigest()
+    async with db.transaction() as conn:
+        await conn.execute(
+            f"DELETE FROM {schema}.idempotency_keys "
+            "WHERE principal = $1 AND key = $2 AND expires_at < now()",
+            principal,
+            key,
+        )
+        claimed = await conn.fetchval(
+            f"""INSERT INTO {schema}.idempotency_keys (principal, key, request_hash, expires_at)
+                VALUES ($1, $2, $3, now() + make_interval(secs => $4))
+                ON CONFLICT DO NOTHING RETURNING true""",
+            principal,
+            key,
+            digest,
+            ttl,
+        )
+        if not claimed:
+            row = await conn.fetchrow(
+                f"SELECT request_hash, status, body FROM {schema}.idempotency_keys "
+                "WHERE principal = $1 AND key = $2",
+                principal,
+                key,
+            )
+            if row is None:  # expired and purged between the two statements
+                raise Problem(409, "the request with this Idempotency-Key is being retried")
+            if row["request_hash"] != digest:
+                raise Problem(422, f"this {HEADER} was used with a different request")
+            return _response(row["status"], row["body"], replayed=True)
+        status, payload = await effect(conn)
+        body = _dumps(payload)
+        await conn.execute(
+            f"UPDATE {schema}.idempotency_keys SET status = $3, body = $4 "
+            "WHERE principal = $1 AND key = $2",
+            principal,
+            key,
+            status,
+            body,
+        )
+    return _response(status, body, replayed=False)
+
+
+async def purge_expired(db: Database, schema: str) -> int:
+    async with db.acquire() as conn:
+        result = await conn.execute(
+            f"DELETE FROM {schema}.idempotency_keys WHERE expires_at < now()"
+        )
+    return int(result.split()[-1])

@@ -1,0 +1,173 @@
+"""OpenAPI 3.1 generated from the pydantic models that validate requests.
+
+Handlers are annotated with `@operation(...)`; `add_openapi(app, title)` serves the
+document at /openapi.json and a readable page at /docs.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from aiohttp import web
+from pydantic import BaseModel
+from pydantic.json_schema import models_json_schema
+
+REF = "#/components/schemas/{model}"
+PROBLEM_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "type": {"type": "string"},
+        "title": {"type": "string"},
+        "status": {"type": "integer"},
+        "detail": {"type": "string"},
+        "instance": {"type": "string"},
+    },
+    "required": ["type", "title", "status"],
+}
+
+
+@dataclass(frozen=True)
+class Operation:
+    summary: str
+    body: type[BaseModel] | None = None
+    query: type[BaseModel] | None = None
+    response: type[BaseModel] | None = None
+    status: int = 200
+    auth: bool = True
+    idempotent: bool = False
+    errors: tuple[int, ...] = ()
+
+
+def operation(summary: str, **kwargs: Any) -> Callable[[Any], Any]:
+    """Describe a handler for the OpenAPI document."""
+
+    def decorate(handler: Any) -> Any:
+        handler.__openapi__ = Operation(summary, **kwargs)
+        return handler
+
+    return decorate
+
+
+def build_document(app: web.Application, title: str, version: str = "1.0.0") -> dict[str, Any]:
+    ops: list[tuple[str, str, Operation]] = []
+    for route in app.router.routes():
+        op = getattr(route.handler, "__openapi__", None)
+        if op is not None and route.resource is not None:
+            ops.append((route.resource.canonical, route.method.lower(), op))
+    models = {m for _, _, op in ops for m in (op.body, op.response) if m is not None}
+    refs, definitions = models_json_schema(
+        [(m, "validation") for m in sorted(models, key=lambda m: m.__name__)],
+        ref_template=REF,
+    )
+    schemas = dict(definitions.get("$defs", {}))
+    schemas["Problem"] = PROBLEM_SCHEMA
+    paths: dict[str, dict[str, Any]] = {}
+    for path, method, op in sorted(ops, key=lambda o: (o[0], o[1])):
+        paths.setdefault(path, {})[method] = _operation(path, op, refs)
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": title, "version": version},
+        "paths": paths,
+        "components": {
+            "schemas": schemas,
+            "securitySchemes": {
+                "bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
+            },
+        },
+    }
+
+
+def _operation(path: str, op: Operation, refs: dict[Any, Any]) -> dict[str, Any]:
+    params: list[dict[str, Any]] = [
+        {"name": seg[1:-1], "in": "path", "required": True, "schema": {"type": "string"}}
+        for seg in path.split("/")
+        if seg.startswith("{")
+    ]
+    if op.query is not None:
+        schema = op.query.model_json_schema()
+        required = set(schema.get("required", []))
+        for name, prop in schema.get("properties", {}).items():
+            params.append(
+                {"name": name, "in": "query", "required": name in required, "schema": prop}
+            )
+    if op.idempotent:
+        params.append(
+            {
+                "name": "Idempotency-Key",
+                "in": "header",
+                "required": False,
+                "schema": {"type": "string", "maxLength": 255},
+            }
+        )
+    problem = {"application/problem+json": {"schema": {"$ref": REF.format(model="Problem")}}}
+    responses: dict[str, Any] = {str(op.status): {"description": "success"}}
+    if op.response is not None:
+        responses[str(op.status)]["content"] = {
+            "application/json": {"schema": refs[(op.response, "validation")]}
+        }
+    codes = (
+        {*op.errors, 400, 503} | ({401, 403} if op.auth else set()) | ({422} if op.body else set())
+    )
+    for code in sorted(codes):
+        responses[str(code)] = {"description": "problem", "content": problem}
+    doc: dict[str, Any] = {"summary": op.summary, "parameters": params, "responses": responses}
+    if op.body is not None:
+        doc["requestBody"] = {
+            "required": True,
+            "content": {"application/json": {"schema": refs[(op.body, "validation")]}},
+        }
+    if op.auth:
+        doc["security"] = [{"bearer": []}]
+    return doc
+
+
+OPENAPI = web.AppKey("openapi", dict)
+
+
+def add_openapi(app: web.Application, title: str) -> None:
+    async def document(request: web.Request) -> web.Response:
+        if OPENAPI not in request.app:
+            request.app[OPENAPI] = build_document(request.app, title)
+        return web.json_response(request.app[OPENAPI])
+
+    async def docs(request: web.Request) -> web.Response:
+        spec = build_document(request.app, title)
+        return web.Response(text=_render(spec), content_type="text/html")
+
+    app.router.add_get("/openapi.json", document)
+    app.router.add_get("/docs", docs)
+
+
+STYLE = (
+    "body{font-family:sans-serif;max-width:60em;margin:auto}"
+    "pre{background:#f4f4f4;padding:1em;overflow:auto}"
+)
+
+
+def _render(spec: dict[str, Any]) -> str:
+    """A self-contained HTML page: every operation with its parameters and schemas."""
+    e = html.escape
+    title = e(spec["info"]["title"])
+    parts = [f"<h1>{title}</h1><p>Document: <a href='/openapi.json'>/openapi.json</a></p>"]
+    for path, methods in spec["paths"].items():
+        for method, op in methods.items():
+            parts.append(f"<h2><code>{e(method.upper())} {e(path)}</code></h2>")
+            parts.append(f"<p>{e(op['summary'])}</p>")
+            items = "".join(
+                f"<li><code>{e(p['name'])}</code> ({e(p['in'])}"
+                f"{', required' if p['required'] else ''})</li>"
+                for p in op["parameters"]
+            )
+            if items:
+                parts.append(f"<ul>{items}</ul>")
+            if "requestBody" in op:
+                parts.append(f"<p>Body:</p><pre>{e(json.dumps(op['requestBody'], indent=2))}</pre>")
+            parts.append(f"<p>Responses: {e(', '.join(op['responses']))}</p>")
+    schemas = json.dumps(spec["components"]["schemas"], indent=2)
+    parts.append(f"<h2>Schemas</h2><pre>{e(schemas)}</pre>")
+    head = f"<meta charset='utf-8'><title>{title}</title><style>{STYLE}</style>"
+    return f"<!doctype html><html><head>{head}</head><body>{''.join(parts)}</body></html>"

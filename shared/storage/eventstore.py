@@ -1,0 +1,131 @@
+"""Append-only event store with optimistic concurrency, one table per schema.
+
+Callers append inside their own transaction and update read models in that same
+transaction, so a projection never disagrees with the events it came from.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+import asyncpg
+
+from shared.errors import Conflict
+from shared.events.envelope import Envelope
+
+
+class ConcurrencyConflict(Conflict):
+    """Another writer appended to the stream first."""
+
+    def __init__(self, stream_id: str, expected_version: int) -> None:
+        super().__init__(
+            f"stream {stream_id} changed concurrently (expected version {expected_version})",
+            title="Concurrent modification",
+        )
+
+
+async def append(
+    conn: asyncpg.Connection,
+    schema: str,
+    stream_id: str,
+    expected_version: int,
+    events: Sequence[Envelope],
+    *,
+    actor: str | None = None,
+) -> int:
+    """Append events after `expected_version`; return the stream's new version."""
+    rows = [
+        (
+            event.id,
+            stream_id,
+            expected_version + offset + 1,
+            event.type,
+            json.dumps(event.data),
+            json.dumps(_metadata(event, actor)),
+            event.time,
+        )
+        for offset, event in enumerate(events)
+    ]
+    try:
+        await conn.executemany(
+            f"""INSERT INTO {schema}.events
+                    (event_id, stream_id, version, type, data, metadata, occurred_at)
+                VALUES ($1, $2, $3, $4, $5::jsonb, $6::jsonb, $7)""",
+            rows,
+        )
+    except asyncpg.UniqueViolationError as exc:
+        raise ConcurrencyConflict(stream_id, expected_version) from exc
+    return expected_version + len(events)
+
+
+def _metadata(event: Envelope, actor: str | None) -> dict[str, Any]:
+    return {
+        "source": event.source,
+        "subject": event.subject,
+        "schemaversion": event.schemaversion,
+        "correlationid": event.correlationid,
+        "causationid": event.causationid,
+        "traceparent": event.traceparent,
+        "actor": actor,
+    }
+
+
+def _envelope(row: asyncpg.Record) -> Envelope:
+    meta = json.loads(row["metadata"])
+    return Envelope(
+        id=row["event_id"],
+        type=row["type"],
+        source=meta["source"],
+        subject=meta["subject"],
+        time=row["occurred_at"],
+        schemaversion=meta.get("schemaversion", 1),
+        correlationid=meta.get("correlationid"),
+        causationid=meta.get("causationid"),
+        traceparent=meta.get("traceparent"),
+        data=json.loads(row["data"]),
+    )
+
+
+class StoredEvent:
+    """An event with its position in the store, its stream version and who caused it."""
+
+    __slots__ = ("actor", "envelope", "position", "stream_id", "version")
+
+    def __init__(self, row: asyncpg.Record) -> None:
+        self.position: int = row["position"]
+        self.stream_id: str = row["stream_id"]
+        self.version: int = row["version"]
+        self.actor: str | None = json.loads(row["metadata"]).get("actor")
+        self.envelope = _envelope(row)
+
+
+_COLUMNS = "position, event_id, stream_id, version, type, data, metadata, occurred_at"
+
+
+async def read_stream(conn: asyncpg.Connection, schema: str, stream_id: str) -> list[StoredEvent]:
+    rows = await conn.fetch(
+        f"SELECT {_COLUMNS} FROM {schema}.events WHERE stream_id = $1 ORDER BY version",
+        stream_id,
+    )
+    return [StoredEvent(row) for row in rows]
+
+
+async def read_all(
+    conn: asyncpg.Connection, schema: str, *, after: int = 0, limit: int = 1000
+) -> list[StoredEvent]:
+    """Events of every stream in commit order of their position, for replays."""
+    rows = await conn.fetch(
+        f"SELECT {_COLUMNS} FROM {schema}.events WHERE position > $1 ORDER BY position LIMIT $2",
+        after,
+        limit,
+    )
+    return [StoredEvent(row) for row in rows]
+
+
+async def stream_version(conn: asyncpg.Connection, schema: str, stream_id: str) -> int:
+    version = await conn.fetchval(
+        f"SELECT max(version) FROM {schema}.events WHERE stream_id = $1", stream_id
+    )
+    return int(version or 0)

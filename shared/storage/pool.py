@@ -1,0 +1,119 @@
+"""asyncpg pool that starts while the database is down and recovers by itself.
+
+`Database.start()` returns at once; a background task connects with exponential backoff.
+Until it succeeds, `acquire()` raises ServiceUnavailable (503 at the HTTP edge). Once the
+pool exists asyncpg replaces broken connections itself; the errors a dead server raises in
+the meantime are recognised by `is_unavailable` and answered with 503 as well.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import asyncpg
+
+from shared.errors import ServiceUnavailable
+from shared.logging import get_logger
+
+log = get_logger(__name__)
+
+_UNAVAILABLE = (
+    OSError,
+    asyncio.TimeoutError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,
+    asyncpg.exceptions.CannotConnectNowError,
+    asyncpg.exceptions.OperatorInterventionError,
+    asyncpg.exceptions.ConnectionDoesNotExistError,
+)
+
+
+def is_unavailable(exc: BaseException) -> bool:
+    """True when the error means the database cannot be reached, not that the query is wrong."""
+    return isinstance(exc, (ServiceUnavailable, *_UNAVAILABLE))
+
+
+def backoff_delay(attempt: int, *, base: float = 0.2, cap: float = 10.0) -> float:
+    """Exponential backoff with full jitter, for attempt 0, 1, 2, ..."""
+    return random.uniform(0, min(cap, base * 2**attempt))
+
+
+class Database:
+    def __init__(
+        self,
+        dsn: str,
+        *,
+        min_size: int = 1,
+        max_size: int = 10,
+        command_timeout: float = 10.0,
+        acquire_timeout: float = 5.0,
+    ) -> None:
+        self.dsn = dsn
+        self._pool_args: dict[str, Any] = {
+            "min_size": min_size,
+            "max_size": max_size,
+            "command_timeout": command_timeout,
+        }
+        self.acquire_timeout = acquire_timeout
+        self._pool: asyncpg.Pool | None = None
+        self._connector: asyncio.Task[None] | None = None
+        self._ready = asyncio.Event()
+
+    async def start(self) -> None:
+        """Begin connecting in the background; return at once."""
+        self._connector = asyncio.create_task(self._connect_forever(), name="db-connect")
+
+    async def wait_ready(self, timeout: float | None = None) -> None:
+        await asyncio.wait_for(self._ready.wait(), timeout)
+
+    async def _connect_forever(self) -> None:
+        attempt = 0
+        while True:
+            try:
+                self._pool = await asyncpg.create_pool(self.dsn, **self._pool_args)
+            except Exception as exc:
+                delay = backoff_delay(attempt)
+                log.warning(
+                    "database not reachable, retrying",
+                    attempt=attempt + 1,
+                    retry_in=round(delay, 2),
+                    error=repr(exc),
+                )
+                attempt += 1
+                await asyncio.sleep(delay)
+                continue
+            log.info("database pool ready", attempts=attempt + 1)
+            self._ready.set()
+            return
+
+    @property
+    def pool(self) -> asyncpg.Pool:
+        if self._pool is None:
+            raise ServiceUnavailable("the database is not reachable yet")
+        return self._pool
+
+    @asynccontextmanager
+    async def acquire(self) -> AsyncIterator[asyncpg.Connection]:
+        async with self.pool.acquire(timeout=self.acquire_timeout) as conn:
+            yield conn
+
+    @asynccontextmanager
+    async def transaction(self, **kwargs: Any) -> AsyncIterator[asyncpg.Connection]:
+        async with self.acquire() as conn, conn.transaction(**kwargs):
+            yield conn
+
+    async def ping(self) -> None:
+        async with self.acquire() as conn:
+            await conn.fetchval("SELECT 1")
+
+    async def close(self) -> None:
+        if self._connector is not None and not self._connector.done():
+            self._connector.cancel()
+            await asyncio.gather(self._connector, return_exceptions=True)
+        if self._pool is not None:
+            await self._pool.close()
+            self._pool = None

@@ -1,0 +1,79 @@
+"""Fixtures shared by every tier: a database, a moto server and settings of this session's own.
+
+Each test session creates a fresh database and uniquely named queues, so sessions running
+at the same time on one machine never see each other's data.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg
+import pytest
+
+from shared.config import Settings
+from shared.logging import configure_logging
+from shared.storage.pool import Database
+from tests.support.moto import MotoServer
+
+SERVER_DSN = os.environ.get("TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    configure_logging("tests", "WARNING", json=True)
+
+
+def _with_database(dsn: str, name: str) -> str:
+    return urlunsplit(urlsplit(dsn)._replace(path=f"/{name}"))
+
+
+async def _drop_database(name: str) -> None:
+    conn = await asyncpg.connect(SERVER_DSN)
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await conn.close()
+
+
+@pytest.fixture(scope="session")
+def moto_server() -> Iterator[MotoServer]:
+    server = MotoServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def settings(moto_server: MotoServer) -> Iterator[Settings]:
+    """Settings for this session: its own database (migrated) and its own queues."""
+    from tools import commands
+
+    suffix = uuid.uuid4().hex[:10]
+    name = f"test_{suffix}"
+    base = f"{moto_server.url}/123456789012"
+    settings = Settings(
+        database_url=_with_database(SERVER_DSN, name),
+        sqs_endpoint_url=moto_server.url,
+        sqs_booking_request_queue_url=f"{base}/booking-requests-{suffix}",
+        sqs_booking_confirmation_queue_url=f"{base}/booking-confirmations-{suffix}",
+        work_queue_name=f"rewards-{suffix}",
+        log_level="WARNING",
+        outbox_poll_interval=0.5,
+        shutdown_grace=5.0,
+    )
+    asyncio.run(commands.migrate_all(settings))
+    asyncio.run(commands.provision(settings))
+    yield settings
+    asyncio.run(_drop_database(name))
+
+
+@pytest.fixture
+async def db(settings: Settings) -> AsyncIterator[Database]:
+    database = Database(settings.database_url, max_size=20)
+    await database.start()
+    await database.wait_ready(timeout=10)
+    yield database
+    await database.close()

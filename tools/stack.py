@@ -1,0 +1,95 @@
+"""`make run`: moto's SQS server, migrations, queues, demo data, then all five services.
+
+The services run under honcho (the Procfile). Ctrl-C or SIGTERM stops honcho, which stops
+the services; then the moto server this command started is stopped too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from shared.config import Settings
+from shared.logging import get_logger
+from tools import commands
+from tools.services import ROOT
+
+log = get_logger("stack")
+BIN = Path(sys.executable).parent
+
+
+def port_open(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+def wait_port(host: str, port: int, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not port_open(host, port):
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{what} did not answer on {host}:{port} within {timeout:.0f} s")
+        time.sleep(0.1)
+
+
+def start_moto(endpoint: str) -> subprocess.Popen[bytes] | None:
+    """Start moto_server for `endpoint` unless something answers there already."""
+    parts = urlsplit(endpoint)
+    host, port = parts.hostname or "127.0.0.1", parts.port or 80
+    if port_open(host, port):
+        log.info("SQS endpoint already answers", endpoint=endpoint)
+        return None
+    log.info("starting moto SQS server", endpoint=endpoint)
+    process = subprocess.Popen(
+        [str(BIN / "moto_server"), "-H", host, "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    wait_port(host, port, 30, "moto_server")
+    return process
+
+
+def stop(process: subprocess.Popen[bytes], timeout: float = 10) -> None:
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def prepare(settings: Settings) -> None:
+    asyncio.run(commands.migrate_all(settings))
+    asyncio.run(commands.provision(settings))
+    asyncio.run(commands.seed(settings))
+
+
+def run_stack(settings: Settings) -> int:
+    moto = start_moto(settings.sqs_endpoint_url) if settings.sqs_endpoint_url else None
+    try:
+        prepare(settings)
+        env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
+        honcho = subprocess.Popen(
+            [str(BIN / "honcho"), "start", "-f", str(ROOT / "Procfile"), "-d", str(ROOT)],
+            env=env,
+            start_new_session=True,
+        )
+        # honcho has a session of its own, so Ctrl-C reaches only us: forward it once.
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(signum, lambda *_: honcho.send_signal(signal.SIGTERM))
+        return honcho.wait()
+    finally:
+        if moto is not None:
+            stop(moto)
+            log.info("moto SQS server stopped")
