@@ -1,4 +1,4 @@
-"""Wiring of notification_consumer: placeholder (health, readiness, metrics) until its issue lands."""
+"""Wiring of notification_consumer; a placeholder until its issue lands."""
 
 from __future__ import annotations
 
