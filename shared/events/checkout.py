@@ -6,6 +6,19 @@ import uuid
 
 from shared.events.envelope import Payload, event_type
 
+# Outbox destination of reward jobs: the relay hands them to the work queue.
+REWARD_JOBS = "reward-jobs"
+
+
+@event_type("CHECKOUT_COMPLETED")
+class CheckoutCompleted(Payload):
+    """The reward job: a paid checkout whose tree points are still to be distributed."""
+
+    transaction_id: uuid.UUID
+    customer_id: str
+    total: int
+    tier: int = 0
+
 
 @event_type("REWARDS_DISTRIBUTED")
 class RewardsDistributed(Payload):

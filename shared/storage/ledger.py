@@ -1,0 +1,132 @@
+"""Ledger postings: the one way any service changes a balance (wallet cents, tree points).
+
+A posting inserts an entry and moves the account balance in the caller's transaction. The
+balance update is conditional (`balance + amount >= 0`), so a debit that the balance does not
+cover changes nothing and raises InsufficientFunds; no read-then-write, no race. An entry is
+unique per (account, kind, reference): posting the same thing twice is a no-op.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+
+from shared.errors import Problem
+
+WALLET = "wallet"
+POINTS = "points"
+
+
+class InsufficientFunds(Problem):
+    def __init__(self, owner_id: str, amount: int) -> None:
+        super().__init__(
+            402,
+            f"the balance of {owner_id} does not cover {amount}",
+            title="Insufficient balance",
+        )
+
+
+@dataclass(frozen=True)
+class Entry:
+    id: int
+    account_type: str
+    owner_id: str
+    amount: int
+    kind: str
+    reference: str
+    details: dict[str, Any]
+    created_at: datetime
+
+
+async def post(
+    conn: asyncpg.Connection,
+    schema: str,
+    account_type: str,
+    owner_id: str,
+    amount: int,
+    *,
+    kind: str,
+    reference: str,
+    details: dict[str, Any] | None = None,
+) -> int | None:
+    """Post `amount` (negative for a debit). Return the new balance, or None if the same
+    (account, kind, reference) was posted before. Must run inside a transaction."""
+    if amount == 0:
+        raise ValueError("a posting must move the balance")
+    entry_id = await conn.fetchval(
+        f"""INSERT INTO {schema}.ledger_entries
+                (account_type, owner_id, amount, kind, reference, details)
+            VALUES ($1, $2, $3, $4, $5, $6::jsonb)
+            ON CONFLICT (account_type, owner_id, kind, reference) DO NOTHING
+            RETURNING id""",
+        account_type,
+        owner_id,
+        amount,
+        kind,
+        reference,
+        json.dumps(details or {}),
+    )
+    if entry_id is None:
+        return None
+    balance: int | None = await conn.fetchval(
+        f"""INSERT INTO {schema}.ledger_accounts AS a (account_type, owner_id, balance)
+            SELECT $1, $2, $3 WHERE $3 >= 0
+            ON CONFLICT (account_type, owner_id) DO UPDATE
+                SET balance = a.balance + EXCLUDED.balance, updated_at = now()
+                WHERE a.balance + EXCLUDED.balance >= 0
+            RETURNING balance""",
+        account_type,
+        owner_id,
+        amount,
+    )
+    if balance is None:
+        raise InsufficientFunds(owner_id, -amount)
+    return balance
+
+
+async def balance(conn: asyncpg.Connection, schema: str, account_type: str, owner_id: str) -> int:
+    value = await conn.fetchval(
+        f"SELECT balance FROM {schema}.ledger_accounts WHERE account_type = $1 AND owner_id = $2",
+        account_type,
+        owner_id,
+    )
+    return int(value or 0)
+
+
+async def entries(
+    conn: asyncpg.Connection,
+    schema: str,
+    account_type: str,
+    owner_id: str,
+    *,
+    limit: int = 50,
+    before_id: int | None = None,
+) -> list[Entry]:
+    """Newest first; page with `before_id` = the last id of the previous page."""
+    rows = await conn.fetch(
+        f"""SELECT id, account_type, owner_id, amount, kind, reference, details, created_at
+            FROM {schema}.ledger_entries
+            WHERE account_type = $1 AND owner_id = $2 AND ($3::bigint IS NULL OR id < $3)
+            ORDER BY id DESC LIMIT $4""",
+        account_type,
+        owner_id,
+        before_id,
+        limit,
+    )
+    return [Entry(**{**dict(row), "details": json.loads(row["details"])}) for row in rows]
+
+
+async def entries_sum(
+    conn: asyncpg.Connection, schema: str, account_type: str, owner_id: str
+) -> int:
+    value = await conn.fetchval(
+        f"SELECT coalesce(sum(amount), 0) FROM {schema}.ledger_entries "
+        "WHERE account_type = $1 AND owner_id = $2",
+        account_type,
+        owner_id,
+    )
+    return int(value)
