@@ -31,7 +31,7 @@ def _with_database(dsn: str, name: str) -> str:
     return urlunsplit(urlsplit(dsn)._replace(path=f"/{name}"))
 
 
-async def _drop_database(name: str) -> None:
+async def drop_database(name: str) -> None:
     conn = await asyncpg.connect(SERVER_DSN)
     try:
         await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
@@ -67,7 +67,7 @@ def settings(moto_server: MotoServer) -> Iterator[Settings]:
     asyncio.run(commands.migrate_all(settings))
     asyncio.run(commands.provision(settings))
     yield settings
-    asyncio.run(_drop_database(name))
+    asyncio.run(drop_database(name))
 
 
 @pytest.fixture

@@ -85,10 +85,19 @@ def run_stack(settings: Settings) -> int:
             env=env,
             start_new_session=True,
         )
-        # honcho has a session of its own, so Ctrl-C reaches only us: forward it once.
+        stopping = False
+
+        def stop_services(*_: object) -> None:
+            nonlocal stopping
+            stopping = True
+            honcho.send_signal(signal.SIGTERM)
+
+        # honcho has a session of its own, so Ctrl-C reaches only us: we forward it as SIGTERM.
         for signum in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(signum, lambda *_: honcho.send_signal(signal.SIGTERM))
-        return honcho.wait()
+            signal.signal(signum, stop_services)
+        code = honcho.wait()
+        # honcho exits 143 after a requested stop; that is a clean stop for us.
+        return 0 if stopping and code in (0, 128 + signal.SIGTERM) else code
     finally:
         if moto is not None:
             stop(moto)
