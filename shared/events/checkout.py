@@ -43,3 +43,48 @@ class LevelUpgraded(Payload):
 
 
 RewardsDistributed.model_rebuild()
+
+
+# Events that stay inside the checkout context (its event store), from which its read
+# models (customers, catalogue, wallets, transactions) can be rebuilt.
+
+
+@event_type("CUSTOMER_REGISTERED")
+class CustomerRegistered(Payload):
+    customer_id: uuid.UUID
+    name: str
+    referrer_id: uuid.UUID | None = None
+    tier: int = 0
+
+
+@event_type("PRODUCT_ADDED")
+class ProductAdded(Payload):
+    product_id: uuid.UUID
+    name: str
+    price: int
+
+
+@event_type("WALLET_TOPPED_UP")
+class WalletToppedUp(Payload):
+    customer_id: uuid.UUID
+    top_up_id: uuid.UUID
+    amount: int
+    balance: int
+
+
+class LineItem(Payload):
+    product_id: uuid.UUID
+    name: str
+    unit_price: int
+    quantity: int
+
+
+@event_type("WALLET_DEBITED")
+class WalletDebited(Payload):
+    """A checkout paid from the wallet: the debit and what it bought."""
+
+    customer_id: uuid.UUID
+    transaction_id: uuid.UUID
+    amount: int
+    balance: int
+    items: list[LineItem]
