@@ -56,9 +56,11 @@ def build_document(app: web.Application, title: str, version: str = "1.0.0") -> 
     ops: list[tuple[str, str, Operation]] = []
     for route in app.router.routes():
         op = getattr(route.handler, "__openapi__", None)
-        if op is not None and route.resource is not None:
+        # aiohttp adds a HEAD route beside every GET: not an operation of its own.
+        if op is not None and route.resource is not None and route.method != "HEAD":
             ops.append((route.resource.canonical, route.method.lower(), op))
-    models = {m for _, _, op in ops for m in (op.body, op.response) if m is not None}
+    # Query models join the others so their nested models land in components too.
+    models = {m for _, _, op in ops for m in (op.body, op.response, op.query) if m is not None}
     refs, definitions = models_json_schema(
         [(m, "validation") for m in sorted(models, key=lambda m: m.__name__)],
         ref_template=REF,
@@ -67,7 +69,7 @@ def build_document(app: web.Application, title: str, version: str = "1.0.0") -> 
     schemas["Problem"] = PROBLEM_SCHEMA
     paths: dict[str, dict[str, Any]] = {}
     for path, method, op in sorted(ops, key=lambda o: (o[0], o[1])):
-        paths.setdefault(path, {})[method] = _operation(path, op, refs)
+        paths.setdefault(path, {})[method] = _operation(path, op, refs, schemas)
     return {
         "openapi": "3.1.0",
         "info": {"title": title, "version": version},
@@ -81,14 +83,17 @@ def build_document(app: web.Application, title: str, version: str = "1.0.0") -> 
     }
 
 
-def _operation(path: str, op: Operation, refs: dict[Any, Any]) -> dict[str, Any]:
+def _operation(
+    path: str, op: Operation, refs: dict[Any, Any], schemas: dict[str, Any]
+) -> dict[str, Any]:
     params: list[dict[str, Any]] = [
         {"name": seg[1:-1], "in": "path", "required": True, "schema": {"type": "string"}}
         for seg in path.split("/")
         if seg.startswith("{")
     ]
     if op.query is not None:
-        schema = op.query.model_json_schema()
+        # Its properties' $refs point into components (a schema of its own would use $defs).
+        schema = schemas[refs[(op.query, "validation")]["$ref"].rsplit("/", 1)[-1]]
         required = set(schema.get("required", []))
         for name, prop in schema.get("properties", {}).items():
             params.append(

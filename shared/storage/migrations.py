@@ -38,9 +38,17 @@ class Migration:
 
 def _read_dir(directory: Path, schema: str, prefix: str) -> list[Migration]:
     migrations = []
+    numbers: dict[str, Path] = {}
     for path in sorted(directory.glob("*.sql")):
-        if not _FILE_NAME.match(path.name):
+        match = _FILE_NAME.match(path.name)
+        if not match:
             raise ValueError(f"migration file name must look like 0001_name.sql: {path}")
+        # Two files with one number would apply in an order nobody chose.
+        if match[1] in numbers:
+            raise ValueError(
+                f"migration number {match[1]} is used twice: {numbers[match[1]]}, {path}"
+            )
+        numbers[match[1]] = path
         sql = path.read_text().replace("{schema}", schema)
         migrations.append(Migration(f"{prefix}{path.stem}", sql))
     return migrations

@@ -39,7 +39,8 @@ def is_unavailable(exc: BaseException) -> bool:
 
 def backoff_delay(attempt: int, *, base: float = 0.2, cap: float = 10.0) -> float:
     """Exponential backoff with full jitter, for attempt 0, 1, 2, ..."""
-    return random.uniform(0, min(cap, base * 2**attempt))
+    # The exponent is clamped: 2**attempt overflows a float after a long outage.
+    return random.uniform(0, min(cap, base * 2 ** min(attempt, 64)))
 
 
 class Database:
