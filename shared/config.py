@@ -43,3 +43,4 @@ class Settings(BaseSettings):
     idempotency_ttl: float = 86_400.0
     outbox_poll_interval: float = 2.0
     shutdown_grace: float = 20.0
+    booking_expiry_interval: float = 5.0

@@ -1,0 +1,95 @@
+"""Read models of the booking context: slots and bookings, folded from the events.
+
+Every column comes from an event (times are event times), so a replay reproduces the live
+rows exactly.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+import asyncpg
+
+from services.booking_api.domain import STATUS_OF, Status, slot_status
+from shared.events.envelope import Envelope
+from shared.storage.projections import Projector
+
+SCHEMA = "booking"
+
+
+def _time(value: str) -> datetime:
+    return datetime.fromisoformat(value)
+
+
+class SlotsProjector:
+    name = "slots"
+
+    async def reset(self, conn: asyncpg.Connection) -> None:
+        await conn.execute(f"DELETE FROM {SCHEMA}.slots")
+
+    async def apply(self, conn: asyncpg.Connection, event: Envelope, version: int) -> None:
+        data = event.data
+        if event.type == "SLOT_CREATED":
+            await conn.execute(
+                f"""INSERT INTO {SCHEMA}.slots
+                        (id, provider_id, starts_at, ends_at, status, created_at, updated_at)
+                    VALUES ($1, $2, $3, $4, 'open', $5, $5)""",
+                uuid.UUID(data["slot_id"]),
+                data["provider_id"],
+                _time(data["starts_at"]),
+                _time(data["ends_at"]),
+                event.time,
+            )
+        elif event.type in STATUS_OF:
+            await conn.execute(
+                f"UPDATE {SCHEMA}.slots SET status = $2, updated_at = $3 WHERE id = $1",
+                uuid.UUID(data["slot_id"]),
+                str(slot_status(STATUS_OF[event.type])),
+                event.time,
+            )
+
+
+class BookingsProjector:
+    name = "bookings"
+
+    async def reset(self, conn: asyncpg.Connection) -> None:
+        await conn.execute(f"DELETE FROM {SCHEMA}.bookings")
+
+    async def apply(self, conn: asyncpg.Connection, event: Envelope, version: int) -> None:
+        status = STATUS_OF.get(event.type)
+        if status is None:
+            return
+        data = event.data
+        if status is Status.PENDING:
+            await conn.execute(
+                f"""INSERT INTO {SCHEMA}.bookings
+                        (id, slot_id, user_id, provider_id, status, notes, starts_at, ends_at,
+                         expires_at, created_at, updated_at, version)
+                    VALUES ($1, $2, $3, $4, 'pending', $5, $6, $7, $8, $9, $9, $10)""",
+                uuid.UUID(data["booking_id"]),
+                uuid.UUID(data["slot_id"]),
+                data["user_id"],
+                data["provider_id"],
+                data.get("notes"),
+                _time(data["starts_at"]),
+                _time(data["ends_at"]),
+                _time(data["expires_at"]),
+                event.time,
+                version,
+            )
+            return
+        await conn.execute(
+            f"""UPDATE {SCHEMA}.bookings
+                SET status = $2, reason = $3, updated_at = $4, version = $5
+                WHERE id = $1""",
+            uuid.UUID(data["booking_id"]),
+            str(status),
+            data.get("reason"),
+            event.time,
+            version,
+        )
+
+
+# In dependency order: bookings reference slots.
+PROJECTORS: tuple[Projector, ...] = (SlotsProjector(), BookingsProjector())

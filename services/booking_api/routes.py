@@ -1,0 +1,261 @@
+"""HTTP handlers of booking_api: authenticate, validate, run one command or query."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import asyncpg
+from aiohttp import web
+
+from services.booking_api import commands, storage
+from services.booking_api.domain import STATUS_OF, Status
+from services.booking_api.models import Booking as BookingModel
+from services.booking_api.models import (
+    BookingPage,
+    BookingQuery,
+    History,
+    HistoryEntry,
+    NewBooking,
+    NewSlot,
+    Reason,
+    Slot,
+    SlotPage,
+    SlotQuery,
+    booking_out,
+    decode_cursor,
+    dump,
+    encode_cursor,
+    slot_out,
+)
+from services.booking_api.projections import SCHEMA
+from shared.errors import Forbidden, NotFound
+from shared.http.app import SETTINGS
+from shared.http.auth import Principal, authenticate
+from shared.http.idempotency import Effect, idempotent
+from shared.http.lifecycle import DATABASE
+from shared.http.openapi import operation
+from shared.http.validation import json_response, parse_body, parse_query, path_uuid
+from shared.storage.eventstore import read_stream
+
+ANY_ROLE = ("user", "provider", "admin")
+
+
+def _caller(request: web.Request, *roles: str) -> Principal:
+    return authenticate(request, request.app[SETTINGS].jwt_secret, *(roles or ANY_ROLE))
+
+
+def _provider_in_path(request: web.Request, principal: Principal) -> str:
+    """The path's provider, whom only that provider (or an admin) may act for."""
+    provider_id = request.match_info["provider_id"]
+    if principal.role != "admin" and principal.sub != provider_id:
+        raise Forbidden("this is another provider's resource")
+    return provider_id
+
+
+def _may_see(principal: Principal, booking: asyncpg.Record) -> None:
+    if principal.role == "admin":
+        return
+    if principal.role == "user" and booking["user_id"] == principal.sub:
+        return
+    if principal.role == "provider" and booking["provider_id"] == principal.sub:
+        return
+    raise Forbidden("this is someone else's booking")
+
+
+async def _optional_reason(request: web.Request) -> Reason:
+    if not (await request.read()).strip():
+        return Reason()
+    return await parse_body(request, Reason)
+
+
+async def _idempotent(request: web.Request, principal: Principal, effect: Effect) -> web.Response:
+    settings = request.app[SETTINGS]
+    return await idempotent(
+        request, request.app[DATABASE], SCHEMA, principal.sub, effect, ttl=settings.idempotency_ttl
+    )
+
+
+@operation("Open slots, soonest first", query=SlotQuery, response=SlotPage)
+async def available_slots(request: web.Request) -> web.Response:
+    _caller(request)
+    query = parse_query(request, SlotQuery)
+    async with request.app[DATABASE].acquire() as conn:
+        rows = await storage.open_slots(
+            conn,
+            provider_id=query.provider_id,
+            starts_from=query.starts_from,
+            starts_before=query.starts_before,
+            after=decode_cursor(query.cursor),
+            limit=query.limit + 1,
+        )
+    items = [slot_out(row) for row in rows[: query.limit]]
+    more = len(rows) > query.limit
+    cursor = encode_cursor(items[-1].starts_at, items[-1].id) if more else None
+    return json_response(SlotPage(items=items, next_cursor=cursor))
+
+
+@operation(
+    "Publish a slot", body=NewSlot, response=Slot, status=201, idempotent=True, errors=(409,)
+)
+async def create_slot(request: web.Request) -> web.Response:
+    principal = _caller(request, "provider", "admin")
+    provider_id = _provider_in_path(request, principal)
+    body = await parse_body(request, NewSlot)
+
+    async def effect(conn: asyncpg.Connection) -> tuple[int, Any]:
+        row = await commands.create_slot(
+            conn, provider_id, body.starts_at, body.ends_at, principal.sub
+        )
+        return 201, dump(slot_out(row))
+
+    return await _idempotent(request, principal, effect)
+
+
+@operation(
+    "Book an open slot (pending until the provider answers)",
+    body=NewBooking,
+    response=BookingModel,
+    status=201,
+    idempotent=True,
+    errors=(404, 409),
+)
+async def create_booking(request: web.Request) -> web.Response:
+    principal = _caller(request, "user", "admin")
+    body = await parse_body(request, NewBooking)
+    ttl = request.app[SETTINGS].booking_pending_ttl
+
+    async def effect(conn: asyncpg.Connection) -> tuple[int, Any]:
+        row = await commands.book(conn, body.slot_id, principal.sub, body.notes, ttl)
+        return 201, dump(booking_out(row))
+
+    return await _idempotent(request, principal, effect)
+
+
+@operation("A booking", response=BookingModel, errors=(404,))
+async def get_booking(request: web.Request) -> web.Response:
+    principal = _caller(request)
+    booking_id = path_uuid(request, "booking_id", "booking")
+    async with request.app[DATABASE].acquire() as conn:
+        row = await storage.find_booking(conn, booking_id)
+    if row is None:
+        raise NotFound("booking", booking_id)
+    _may_see(principal, row)
+    return json_response(booking_out(row))
+
+
+@operation("Status history of a booking, from its events", response=History, errors=(404,))
+async def booking_history(request: web.Request) -> web.Response:
+    principal = _caller(request)
+    booking_id = path_uuid(request, "booking_id", "booking")
+    async with request.app[DATABASE].acquire() as conn:
+        row = await storage.find_booking(conn, booking_id)
+        if row is None:
+            raise NotFound("booking", booking_id)
+        _may_see(principal, row)
+        events = await read_stream(conn, SCHEMA, commands.booking_stream(booking_id))
+    entries = [
+        HistoryEntry(
+            event_id=event.envelope.id,
+            event_type=event.envelope.type,
+            status=STATUS_OF[event.envelope.type],
+            at=event.envelope.time,
+            actor=event.actor,
+            reason=event.envelope.data.get("reason"),
+        )
+        for event in events
+    ]
+    return json_response(History(booking_id=booking_id, entries=entries))
+
+
+@operation(
+    "Cancel one's booking", body=Reason, response=BookingModel, idempotent=True, errors=(404, 409)
+)
+async def cancel_booking(request: web.Request) -> web.Response:
+    principal = _caller(request, "user", "admin")
+    booking_id = path_uuid(request, "booking_id", "booking")
+    body = await _optional_reason(request)
+
+    def owner_only(booking: asyncpg.Record) -> None:
+        if principal.role != "admin" and booking["user_id"] != principal.sub:
+            raise Forbidden("this is someone else's booking")
+
+    async def effect(conn: asyncpg.Connection) -> tuple[int, Any]:
+        row = await commands.change_status(
+            conn,
+            booking_id,
+            Status.CANCELLED,
+            principal.sub,
+            authorize=owner_only,
+            reason=body.reason,
+        )
+        return 200, dump(booking_out(row))
+
+    return await _idempotent(request, principal, effect)
+
+
+@operation("A provider's bookings, newest first", query=BookingQuery, response=BookingPage)
+async def provider_bookings(request: web.Request) -> web.Response:
+    principal = _caller(request, "provider", "admin")
+    provider_id = _provider_in_path(request, principal)
+    query = parse_query(request, BookingQuery)
+    async with request.app[DATABASE].acquire() as conn:
+        rows = await storage.provider_bookings(
+            conn,
+            provider_id,
+            status=query.status,
+            before=decode_cursor(query.cursor),
+            limit=query.limit + 1,
+        )
+    items = [booking_out(row) for row in rows[: query.limit]]
+    more = len(rows) > query.limit
+    cursor = encode_cursor(items[-1].created_at, items[-1].id) if more else None
+    return json_response(BookingPage(items=items, next_cursor=cursor))
+
+
+async def _answer(request: web.Request, target: Status) -> web.Response:
+    principal = _caller(request, "provider", "admin")
+    provider_id = _provider_in_path(request, principal)
+    booking_id = path_uuid(request, "booking_id", "booking")
+    body = await _optional_reason(request) if target is Status.REJECTED else Reason()
+
+    def providers_own(booking: asyncpg.Record) -> None:
+        if booking["provider_id"] != provider_id:
+            if principal.role == "admin":
+                raise NotFound("booking", booking_id)
+            raise Forbidden("this is another provider's booking")
+
+    async def effect(conn: asyncpg.Connection) -> tuple[int, Any]:
+        row = await commands.change_status(
+            conn, booking_id, target, principal.sub, authorize=providers_own, reason=body.reason
+        )
+        return 200, dump(booking_out(row))
+
+    return await _idempotent(request, principal, effect)
+
+
+@operation("Accept a pending booking", response=BookingModel, idempotent=True, errors=(404, 409))
+async def accept_booking(request: web.Request) -> web.Response:
+    return await _answer(request, Status.CONFIRMED)
+
+
+@operation(
+    "Reject a pending booking",
+    body=Reason,
+    response=BookingModel,
+    idempotent=True,
+    errors=(404, 409),
+)
+async def reject_booking(request: web.Request) -> web.Response:
+    return await _answer(request, Status.REJECTED)
+
+
+def add_routes(app: web.Application) -> None:
+    app.router.add_get("/available-slots", available_slots)
+    app.router.add_post("/providers/{provider_id}/slots", create_slot)
+    app.router.add_get("/providers/{provider_id}/bookings", provider_bookings)
+    app.router.add_post("/providers/{provider_id}/bookings/{booking_id}/accept", accept_booking)
+    app.router.add_post("/providers/{provider_id}/bookings/{booking_id}/reject", reject_booking)
+    app.router.add_post("/bookings", create_booking)
+    app.router.add_get("/bookings/{booking_id}", get_booking)
+    app.router.add_get("/bookings/{booking_id}/history", booking_history)
+    app.router.add_post("/bookings/{booking_id}/cancel", cancel_booking)

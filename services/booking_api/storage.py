@@ -1,0 +1,120 @@
+"""SQL of the booking read models: guards, lookups and paginated lists."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+import asyncpg
+
+from services.booking_api.projections import SCHEMA
+
+SLOT_COLUMNS = "id, provider_id, starts_at, ends_at, status"
+BOOKING_COLUMNS = (
+    "id, slot_id, user_id, provider_id, status, notes, reason, starts_at, ends_at, "
+    "expires_at, created_at, updated_at, version"
+)
+
+
+async def hold_slot(conn: asyncpg.Connection, slot_id: uuid.UUID) -> asyncpg.Record | None:
+    """Compare-and-swap an open, future slot to held; None when it is not (row lock held).
+
+    Concurrent callers queue on the row lock; once the first commits the others re-check
+    `status = 'open'`, find it false and get None.
+    """
+    return await conn.fetchrow(
+        f"""UPDATE {SCHEMA}.slots SET status = 'held'
+            WHERE id = $1 AND status = 'open' AND starts_at > now()
+            RETURNING provider_id, starts_at, ends_at, now() AS now""",
+        slot_id,
+    )
+
+
+async def find_slot(conn: asyncpg.Connection, slot_id: uuid.UUID) -> asyncpg.Record | None:
+    return await conn.fetchrow(f"SELECT {SLOT_COLUMNS} FROM {SCHEMA}.slots WHERE id = $1", slot_id)
+
+
+async def get_slot(conn: asyncpg.Connection, slot_id: uuid.UUID) -> asyncpg.Record:
+    row = await find_slot(conn, slot_id)
+    assert row is not None, "slot projected in this transaction"
+    return row
+
+
+async def find_booking(conn: asyncpg.Connection, booking_id: uuid.UUID) -> asyncpg.Record | None:
+    return await conn.fetchrow(
+        f"SELECT {BOOKING_COLUMNS} FROM {SCHEMA}.bookings WHERE id = $1", booking_id
+    )
+
+
+async def get_booking(conn: asyncpg.Connection, booking_id: uuid.UUID) -> asyncpg.Record:
+    row = await find_booking(conn, booking_id)
+    assert row is not None, "booking projected in this transaction"
+    return row
+
+
+async def lock_booking(conn: asyncpg.Connection, booking_id: uuid.UUID) -> asyncpg.Record | None:
+    """The booking with a row lock: concurrent transitions of one booking run one by one."""
+    return await conn.fetchrow(
+        f"SELECT {BOOKING_COLUMNS} FROM {SCHEMA}.bookings WHERE id = $1 FOR UPDATE", booking_id
+    )
+
+
+async def lock_expired(conn: asyncpg.Connection, limit: int) -> list[uuid.UUID]:
+    """Pending bookings past their expiry, locked; rows another sweeper holds are skipped."""
+    rows = await conn.fetch(
+        f"""SELECT id FROM {SCHEMA}.bookings
+            WHERE status = 'pending' AND expires_at <= now()
+            ORDER BY expires_at LIMIT $1 FOR UPDATE SKIP LOCKED""",
+        limit,
+    )
+    return [row["id"] for row in rows]
+
+
+async def open_slots(
+    conn: asyncpg.Connection,
+    *,
+    provider_id: str | None,
+    starts_from: datetime | None,
+    starts_before: datetime | None,
+    after: tuple[datetime, uuid.UUID] | None,
+    limit: int,
+) -> list[asyncpg.Record]:
+    """Open future slots by start time; keyset pagination after (starts_at, id)."""
+    return await conn.fetch(
+        f"""SELECT {SLOT_COLUMNS} FROM {SCHEMA}.slots
+            WHERE status = 'open' AND starts_at > now()
+              AND ($1::text IS NULL OR provider_id = $1)
+              AND ($2::timestamptz IS NULL OR starts_at >= $2)
+              AND ($3::timestamptz IS NULL OR starts_at < $3)
+              AND ($4::timestamptz IS NULL OR (starts_at, id) > ($4, $5::uuid))
+            ORDER BY starts_at, id LIMIT $6""",
+        provider_id,
+        starts_from,
+        starts_before,
+        after[0] if after else None,
+        after[1] if after else None,
+        limit,
+    )
+
+
+async def provider_bookings(
+    conn: asyncpg.Connection,
+    provider_id: str,
+    *,
+    status: str | None,
+    before: tuple[datetime, uuid.UUID] | None,
+    limit: int,
+) -> list[asyncpg.Record]:
+    """A provider's bookings, newest first; keyset pagination before (created_at, id)."""
+    return await conn.fetch(
+        f"""SELECT {BOOKING_COLUMNS} FROM {SCHEMA}.bookings
+            WHERE provider_id = $1
+              AND ($2::text IS NULL OR status = $2)
+              AND ($3::timestamptz IS NULL OR (created_at, id) < ($3, $4::uuid))
+            ORDER BY created_at DESC, id DESC LIMIT $5""",
+        provider_id,
+        status,
+        before[0] if before else None,
+        before[1] if before else None,
+        limit,
+    )
