@@ -179,15 +179,22 @@ class OutboxRelay:
             error = f"no publisher for destination {destination!r}"
             log.error("outbox destination unknown", destination=destination)
             return {m.id: error for m in messages}
+        chunks = [
+            messages[start : start + publisher.max_batch]
+            for start in range(0, len(messages), publisher.max_batch)
+        ]
+        # The chunks of one claim go out concurrently: one round trip of latency, not ten.
+        outcomes = await asyncio.gather(
+            *(publisher.publish(destination, chunk) for chunk in chunks), return_exceptions=True
+        )
         failed: dict[int, str] = {}
-        for start in range(0, len(messages), publisher.max_batch):
-            chunk = messages[start : start + publisher.max_batch]
-            try:
-                failed.update(await publisher.publish(destination, chunk))
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                failed.update({m.id: repr(exc) for m in chunk})
+        for chunk, outcome in zip(chunks, outcomes, strict=True):
+            if isinstance(outcome, asyncio.CancelledError):
+                raise outcome
+            if isinstance(outcome, BaseException):
+                failed.update({m.id: repr(outcome) for m in chunk})
+            else:
+                failed.update(outcome)
         if failed:
             OUTBOX_FAILED.labels(destination).inc(len(failed))
             log.warning(

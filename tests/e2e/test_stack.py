@@ -8,7 +8,7 @@ import signal
 import subprocess
 import sys
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import Iterator
 from urllib.parse import urlsplit, urlunsplit
 
 import aiohttp
@@ -40,20 +40,21 @@ def stack_env(database: str) -> dict[str, str]:
 
 
 @pytest.fixture
-async def stack() -> AsyncIterator[tuple[subprocess.Popen[bytes], Settings]]:
+def stack() -> Iterator[tuple[subprocess.Popen[bytes], Settings]]:
     database = f"e2e_{uuid.uuid4().hex[:10]}"
     env = stack_env(database)
     process = subprocess.Popen(
         [sys.executable, "-m", "tools", "run"], cwd=ROOT, env=env, start_new_session=True
     )
-    settings = Settings(**{k.lower(): v for k, v in env.items() if k.lower() in Settings.model_fields})
+    fields = {k.lower(): v for k, v in env.items() if k.lower() in Settings.model_fields}
+    settings = Settings(**fields)
     try:
         yield process, settings
     finally:
         if process.poll() is None:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait()
-        await drop_database(database)
+        asyncio.run(drop_database(database))
 
 
 async def test_every_process_is_ready_and_serves_metrics_then_stops_on_ctrl_c(stack) -> None:
@@ -67,7 +68,9 @@ async def test_every_process_is_ready_and_serves_metrics_then_stops_on_ctrl_c(st
         for service in SERVICES:
             port = service.port(settings)
             await eventually(
-                lambda port=port: ready(port), timeout=120, interval=0.5,
+                lambda port=port: ready(port),
+                timeout=120,
+                interval=0.5,
                 what=f"{service.name} ready on {port}",
             )
             async with http.get(f"http://127.0.0.1:{port}/metrics") as response:

@@ -1,0 +1,127 @@
+"""`make bench`: run every tests/bench/bench_*.py and write docs/BENCHMARKS.md.
+
+Each benchmark module has `async def run(settings) -> list[Result]`. The runner gives them a
+fresh migrated database and a moto server of their own, as the test suite does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import platform
+import subprocess
+import sys
+import time
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+
+from shared.config import Settings
+from shared.logging import configure_logging
+from tests.bench.results import Result
+from tests.conftest import SERVER_DSN, drop_database
+from tests.support.moto import MotoServer
+from tools import commands
+from tools.services import ROOT
+
+OUTPUT = ROOT / "docs" / "BENCHMARKS.md"
+
+
+def _command_output(*argv: str) -> str:
+    try:
+        return subprocess.run(argv, capture_output=True, text=True, timeout=10).stdout.strip()
+    except (OSError, subprocess.TimeoutExpired):
+        return "unknown"
+
+
+def _memory_gib() -> float:
+    for line in Path("/proc/meminfo").read_text().splitlines():
+        if line.startswith("MemTotal:"):
+            return int(line.split()[1]) / 1024**2
+    return 0.0
+
+
+def machine() -> list[str]:
+    cpu = "unknown"
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            cpu = line.split(":", 1)[1].strip()
+            break
+    return [
+        f"- CPU: {cpu}, {_command_output('nproc')} cores",
+        f"- Memory: {_memory_gib():.0f} GiB",
+        f"- OS: {platform.platform()}",
+        f"- Python: {sys.version.split()[0]}",
+        f"- PostgreSQL: {_command_output('psql', '--version')}",
+        f"- Redis: {_command_output('redis-server', '--version').split(' sha=')[0]}",
+    ]
+
+
+async def run_all(names: list[str]) -> dict[str, list[Result] | str]:
+    suffix = uuid.uuid4().hex[:8]
+    moto = MotoServer().start()
+    base = f"{moto.url}/123456789012"
+    database = f"bench_{suffix}"
+    settings = Settings(
+        database_url=SERVER_DSN.rsplit("/", 1)[0] + f"/{database}",
+        sqs_endpoint_url=moto.url,
+        sqs_booking_request_queue_url=f"{base}/booking-requests-{suffix}",
+        sqs_booking_confirmation_queue_url=f"{base}/booking-confirmations-{suffix}",
+        work_queue_name=f"bench-{suffix}",
+        log_level="WARNING",
+    )
+    results: dict[str, list[Result] | str] = {}
+    try:
+        await commands.migrate_all(settings)
+        await commands.provision(settings)
+        for name in names:
+            module = importlib.import_module(f"tests.bench.{name}")
+            print(f"running {name} ...", flush=True)
+            try:
+                results[name] = await module.run(settings)
+            except Exception as exc:  # a broken benchmark is reported, the others still run
+                results[name] = f"failed: {exc!r}"
+    finally:
+        moto.stop()
+        await drop_database(database)
+    return results
+
+
+def render(results: dict[str, list[Result] | str], seconds: float) -> str:
+    lines = [
+        "# Benchmarks",
+        "",
+        f"Written by `make bench` on {datetime.now(UTC):%Y-%m-%d %H:%M} UTC "
+        f"({seconds:.0f} s in all). Command: `make bench` (`python -m tests.bench`).",
+        "",
+        "## Machine",
+        "",
+        *machine(),
+        "",
+    ]
+    for name, outcome in results.items():
+        module = importlib.import_module(f"tests.bench.{name}")
+        lines += [f"## {name.removeprefix('bench_')}", "", (module.__doc__ or "").strip(), ""]
+        if isinstance(outcome, str):
+            lines += [outcome, ""]
+            continue
+        lines += ["| measure | value | unit | notes |", "| --- | ---: | --- | --- |"]
+        lines += [f"| {r.name} | {r.value:,.1f} | {r.unit} | {r.notes} |" for r in outcome]
+        lines.append("")
+    return "\n".join(lines)
+
+
+def main() -> int:
+    configure_logging("bench", "WARNING", json=True)
+    names = sorted(p.stem for p in Path(__file__).parent.glob("bench_*.py"))
+    if len(sys.argv) > 1:
+        names = [n for n in names if any(arg in n for arg in sys.argv[1:])]
+    started = time.monotonic()
+    results = asyncio.run(run_all(names))
+    OUTPUT.write_text(render(results, time.monotonic() - started))
+    print(OUTPUT.read_text())
+    return 1 if any(isinstance(r, str) for r in results.values()) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
