@@ -125,7 +125,8 @@ async def ensure_database(dsn: str) -> bool:
             return False
         try:
             await admin.execute(f'CREATE DATABASE "{name}"')
-        except asyncpg.DuplicateDatabaseError:
+        except (asyncpg.DuplicateDatabaseError, asyncpg.UniqueViolationError):
+            # Two processes creating it at once: the loser hits pg_database's unique index.
             return False
         log.info("database created", database=name)
         return True
