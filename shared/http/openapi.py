@@ -130,14 +130,15 @@ def _operation(
     return doc
 
 
-OPENAPI = web.AppKey("openapi", dict)
-
-
 def add_openapi(app: web.Application, title: str) -> None:
+    # Built on the first request, once every route is added; kept out of the app's state,
+    # which must not change after start-up.
+    cache: dict[str, dict[str, Any]] = {}
+
     async def document(request: web.Request) -> web.Response:
-        if OPENAPI not in request.app:
-            request.app[OPENAPI] = build_document(request.app, title)
-        return web.json_response(request.app[OPENAPI])
+        if "document" not in cache:
+            cache["document"] = build_document(request.app, title)
+        return web.json_response(cache["document"])
 
     async def docs(request: web.Request) -> web.Response:
         spec = build_document(request.app, title)
