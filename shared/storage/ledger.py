@@ -57,34 +57,47 @@ async def post(
     (account, kind, reference) was posted before. Must run inside a transaction."""
     if amount == 0:
         raise ValueError("a posting must move the balance")
-    entry_id = await conn.fetchval(
-        f"""INSERT INTO {schema}.ledger_entries
-                (account_type, owner_id, amount, kind, reference, details)
-            VALUES ($1, $2, $3, $4, $5, $6::jsonb)
-            ON CONFLICT (account_type, owner_id, kind, reference) DO NOTHING
-            RETURNING id""",
-        account_type,
-        owner_id,
-        amount,
-        kind,
-        reference,
-        json.dumps(details or {}),
-    )
-    if entry_id is None:
-        return None
-    balance: int | None = await conn.fetchval(
-        f"""INSERT INTO {schema}.ledger_accounts AS a (account_type, owner_id, balance)
-            SELECT $1, $2, $3 WHERE $3 >= 0
-            ON CONFLICT (account_type, owner_id) DO UPDATE
-                SET balance = a.balance + EXCLUDED.balance, updated_at = now()
-                WHERE a.balance + EXCLUDED.balance >= 0
-            RETURNING balance""",
-        account_type,
-        owner_id,
-        amount,
-    )
-    if balance is None:
-        raise InsufficientFunds(owner_id, -amount)
+    # A savepoint: a refused debit leaves no entry behind even if the caller catches the
+    # error and commits the rest of its transaction.
+    async with conn.transaction():
+        entry_id = await conn.fetchval(
+            f"""INSERT INTO {schema}.ledger_entries
+                    (account_type, owner_id, amount, kind, reference, details)
+                VALUES ($1, $2, $3, $4, $5, $6::jsonb)
+                ON CONFLICT (account_type, owner_id, kind, reference) DO NOTHING
+                RETURNING id""",
+            account_type,
+            owner_id,
+            amount,
+            kind,
+            reference,
+            json.dumps(details or {}),
+        )
+        if entry_id is None:
+            return None
+        if amount > 0:
+            balance: int | None = await conn.fetchval(
+                f"""INSERT INTO {schema}.ledger_accounts AS a (account_type, owner_id, balance)
+                    VALUES ($1, $2, $3)
+                    ON CONFLICT (account_type, owner_id) DO UPDATE
+                        SET balance = a.balance + EXCLUDED.balance, updated_at = now()
+                    RETURNING balance""",
+                account_type,
+                owner_id,
+                amount,
+            )
+        else:
+            # Compare-and-swap: a concurrent debit re-checks the condition on the new balance.
+            balance = await conn.fetchval(
+                f"""UPDATE {schema}.ledger_accounts SET balance = balance + $3, updated_at = now()
+                    WHERE account_type = $1 AND owner_id = $2 AND balance + $3 >= 0
+                    RETURNING balance""",
+                account_type,
+                owner_id,
+                amount,
+            )
+        if balance is None:
+            raise InsufficientFunds(owner_id, -amount)
     return balance
 
 
