@@ -1,0 +1,82 @@
+"""The booking state machine, the slot it implies, and who hears of each change."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from pydantic import ValidationError
+
+from services.booking_api.domain import (
+    DESTINATIONS,
+    EVENT_OF,
+    STATUS_OF,
+    InvalidTransition,
+    SlotStatus,
+    Status,
+    check_transition,
+    slot_status,
+)
+from services.booking_api.models import NewSlot, decode_cursor, encode_cursor
+from shared.errors import Problem
+from shared.messaging.sqs import BOOKING_CONFIRMATION, BOOKING_REQUEST
+
+ALLOWED = {
+    (Status.PENDING, Status.CONFIRMED),
+    (Status.PENDING, Status.REJECTED),
+    (Status.PENDING, Status.CANCELLED),
+    (Status.PENDING, Status.EXPIRED),
+    (Status.CONFIRMED, Status.CANCELLED),
+}
+
+
+@pytest.mark.parametrize("current", list(Status))
+@pytest.mark.parametrize("target", list(Status))
+def test_only_the_documented_transitions_are_allowed(current: Status, target: Status) -> None:
+    if (current, target) in ALLOWED:
+        assert check_transition(current.value, target) is target
+    else:
+        with pytest.raises(InvalidTransition) as error:
+            check_transition(current.value, target)
+        assert error.value.status == 409
+        assert error.value.extensions["status_now"] == current.value
+
+
+def test_slot_is_held_while_pending_booked_when_confirmed_open_otherwise() -> None:
+    assert slot_status(Status.PENDING) is SlotStatus.HELD
+    assert slot_status(Status.CONFIRMED) is SlotStatus.BOOKED
+    for ended in (Status.REJECTED, Status.CANCELLED, Status.EXPIRED):
+        assert slot_status(ended) is SlotStatus.OPEN
+
+
+def test_provider_hears_of_requests_and_user_of_answers_and_both_of_endings() -> None:
+    assert DESTINATIONS[Status.PENDING] == (BOOKING_REQUEST,)
+    assert DESTINATIONS[Status.CONFIRMED] == (BOOKING_CONFIRMATION,)
+    assert DESTINATIONS[Status.REJECTED] == (BOOKING_CONFIRMATION,)
+    for ended in (Status.CANCELLED, Status.EXPIRED):
+        assert set(DESTINATIONS[ended]) == {BOOKING_REQUEST, BOOKING_CONFIRMATION}
+
+
+def test_every_status_has_one_event_and_back() -> None:
+    assert {STATUS_OF[event] for event, _ in EVENT_OF.values()} == set(Status)
+    assert EVENT_OF[Status.EXPIRED][0] == "BOOKING_EXPIRED"
+
+
+def test_cursor_round_trips_and_a_forged_one_is_a_400() -> None:
+    at, ident = datetime(2030, 1, 2, 3, 4, 5, 678901, tzinfo=UTC), uuid.uuid4()
+    assert decode_cursor(encode_cursor(at, ident)) == (at, ident)
+    assert decode_cursor(None) is None
+    for forged in ("!!", "bm9wZQ", encode_cursor(at, ident)[:-4]):
+        with pytest.raises(Problem) as error:
+            decode_cursor(forged)
+        assert error.value.status == 400
+
+
+def test_slot_must_end_after_it_starts_and_start_in_the_future() -> None:
+    soon = datetime.now(UTC) + timedelta(hours=1)
+    assert NewSlot(starts_at=soon, ends_at=soon + timedelta(hours=1)).ends_at > soon
+    with pytest.raises(ValidationError):
+        NewSlot(starts_at=soon, ends_at=soon)
+    with pytest.raises(ValidationError):
+        NewSlot(starts_at=soon - timedelta(hours=2), ends_at=soon)
