@@ -108,10 +108,13 @@ class OutboxRelay:
         """Relay until cancelled. Errors are logged and retried, never fatal."""
         failures = 0
         while True:
+            # Cleared before the drain: a NOTIFY that arrives during it starts the next one.
+            self._wake.clear()
             try:
                 await self._ensure_listener()
                 sent = await self.drain_once()
-                await self._update_gauges()
+                # Before an idle wait the gauges are refreshed, so they never stay stale.
+                await self._update_gauges(force=sent < self.batch_size)
                 failures = 0
             except asyncio.CancelledError:
                 raise
@@ -124,7 +127,6 @@ class OutboxRelay:
                 continue
             if sent >= self.batch_size:
                 continue  # more may be waiting: no pause while there is a backlog
-            self._wake.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self.poll_interval)
 
@@ -224,9 +226,9 @@ class OutboxRelay:
             self._listener.terminate()
             self._listener = None
 
-    async def _update_gauges(self) -> None:
+    async def _update_gauges(self, *, force: bool = False) -> None:
         now = time.monotonic()
-        if now - self._last_gauges < 1.0:
+        if not force and now - self._last_gauges < 1.0:
             return
         self._last_gauges = now
         async with self.db.acquire() as conn:

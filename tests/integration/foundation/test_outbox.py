@@ -1,0 +1,343 @@
+"""The outbox relay against moto's SQS: delivery, wake-ups, concurrency, failures, metrics."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import uuid
+from collections import Counter
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import pytest
+
+from shared.config import Settings
+from shared.events import make_envelope
+from shared.events.checkout import LevelUpgraded
+from shared.http.app import create_base_app
+from shared.messaging import outbox
+from shared.messaging.outbox import OutboxMessage, OutboxRelay, Publisher
+from shared.messaging.sqs import SqsPublisher, sqs_client
+from shared.storage.pool import Database
+from tests.support.http import serve
+from tests.support.moto import MotoServer
+from tests.support.proxy import TcpProxy
+from tests.support.wait import eventually
+
+DEST = "test-destination"
+
+
+@pytest.fixture
+async def sqs(settings: Settings) -> AsyncIterator[Any]:
+    async with sqs_client(settings) as client:
+        yield client
+
+
+@pytest.fixture
+async def queue(sqs: Any) -> str:
+    """A queue of this test's own on the session's moto server."""
+    created = await sqs.create_queue(QueueName=f"outbox-test-{uuid.uuid4().hex[:12]}")
+    return str(created["QueueUrl"])
+
+
+@pytest.fixture
+async def start_relay(db: Database, schema: str) -> AsyncIterator[Callable[..., OutboxRelay]]:
+    relays: list[tuple[OutboxRelay, asyncio.Task[None]]] = []
+
+    def start(publisher: Publisher, **kwargs: Any) -> OutboxRelay:
+        relay = OutboxRelay(db, schema, {DEST: publisher}, **kwargs)
+        relays.append((relay, asyncio.create_task(relay.run())))
+        return relay
+
+    yield start
+    for relay, task in relays:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        await relay.close()
+
+
+def envelope(n: int = 0) -> Any:
+    payload = LevelUpgraded(customer_id=f"c-{n}", old_level=1, new_level=2, total_points=n)
+    return make_envelope(payload, type_="LEVEL_UPGRADED", source="test", subject=f"c-{n}")
+
+
+async def write(db: Database, schema: str, count: int) -> list[str]:
+    """Commit `count` outbox rows in one transaction; return their message ids."""
+    events = [envelope(n) for n in range(count)]
+    async with db.transaction() as conn:
+        for event in events:
+            await outbox.add(conn, schema, DEST, event)
+    return [str(e.id) for e in events]
+
+
+class Receiver:
+    """Reads the queue and counts deliveries by message (envelope) id."""
+
+    def __init__(self, sqs: Any, url: str) -> None:
+        self.sqs, self.url = sqs, url
+        self.seen: Counter[str] = Counter()
+        self.attributes: dict[str, dict[str, Any]] = {}
+
+    async def poll(self) -> int:
+        response = await self.sqs.receive_message(
+            QueueUrl=self.url,
+            MaxNumberOfMessages=10,
+            WaitTimeSeconds=0,
+            MessageAttributeNames=["All"],
+        )
+        messages = response.get("Messages", [])
+        for message in messages:
+            ident = json.loads(message["Body"])["id"]
+            self.seen[ident] += 1
+            self.attributes[ident] = message.get("MessageAttributes", {})
+        return len(messages)
+
+    async def wait_for(self, ids: list[str], timeout: float = 10.0) -> None:
+        async def arrived() -> bool:
+            while await self.poll():
+                pass
+            return set(ids) <= set(self.seen)
+
+        await eventually(arrived, timeout=timeout, interval=0.05, what=f"{len(ids)} messages")
+
+    async def drain(self) -> None:
+        """Read until the queue stays empty twice: every duplicate would show up."""
+        empty = 0
+        while empty < 2:
+            empty = 0 if await self.poll() else empty + 1
+
+
+async def unsent(db: Database, schema: str) -> int:
+    async with db.acquire() as conn:
+        return int(
+            await conn.fetchval(f"SELECT count(*) FROM {schema}.outbox WHERE sent_at IS NULL")
+        )
+
+
+async def test_committed_rows_are_delivered_and_marked_sent(
+    db: Database, schema: str, sqs: Any, queue: str, start_relay: Callable[..., OutboxRelay]
+) -> None:
+    start_relay(SqsPublisher(sqs, {DEST: queue}), poll_interval=0.2)
+    ids = await write(db, schema, 25)
+    receiver = Receiver(sqs, queue)
+    await receiver.wait_for(ids)
+    await eventually(lambda: _zero(unsent(db, schema)), what="all rows marked sent")
+    await receiver.drain()
+    assert receiver.seen == Counter(dict.fromkeys(ids, 1))
+    attributes = receiver.attributes[ids[0]]
+    assert attributes["eventType"]["StringValue"] == "LEVEL_UPGRADED"
+
+
+async def _zero(value: Any) -> bool:
+    return await value == 0
+
+
+async def test_notify_wakes_the_relay_long_before_its_poll_interval(
+    db: Database, schema: str, sqs: Any, queue: str, start_relay: Callable[..., OutboxRelay]
+) -> None:
+    relay = start_relay(SqsPublisher(sqs, {DEST: queue}), poll_interval=30.0)
+    await eventually(_async(lambda: relay._listener is not None), what="the relay listening")
+    receiver = Receiver(sqs, queue)
+    for _ in range(3):
+        ids = await write(db, schema, 1)
+        await receiver.wait_for(ids, timeout=2.0)
+
+
+async def test_a_row_written_while_the_relay_publishes_is_not_left_for_the_poll(
+    db: Database, schema: str, sqs: Any, queue: str, start_relay: Callable[..., OutboxRelay]
+) -> None:
+    """A NOTIFY that arrives during a drain must start another drain, not be forgotten."""
+    inner = SqsPublisher(sqs, {DEST: queue})
+    late: list[str] = []
+
+    class WritesDuringPublish:
+        max_batch = inner.max_batch
+
+        async def publish(self, destination: str, messages: list[OutboxMessage]) -> dict[int, str]:
+            if not late:
+                late.extend(await write(db, schema, 1))
+                await asyncio.sleep(0.2)  # the notification reaches the listener meanwhile
+            return await inner.publish(destination, messages)
+
+    relay = start_relay(WritesDuringPublish(), poll_interval=30.0)
+    await eventually(_async(lambda: relay._listener is not None), what="the relay listening")
+    first = await write(db, schema, 1)
+    receiver = Receiver(sqs, queue)
+    await receiver.wait_for(first, timeout=2.0)
+    await receiver.wait_for(late, timeout=2.0)
+
+
+def _async(probe: Callable[[], bool]) -> Callable[[], Any]:
+    async def run() -> bool:
+        return probe()
+
+    return run
+
+
+async def test_a_rolled_back_transaction_sends_nothing(
+    db: Database, schema: str, sqs: Any, queue: str, start_relay: Callable[..., OutboxRelay]
+) -> None:
+    start_relay(SqsPublisher(sqs, {DEST: queue}), poll_interval=0.2)
+    lost = envelope(1)
+    with pytest.raises(RuntimeError):
+        async with db.transaction() as conn:
+            await outbox.add(conn, schema, DEST, lost)
+            raise RuntimeError("the state change failed")
+    marker = await write(db, schema, 1)
+    receiver = Receiver(sqs, queue)
+    await receiver.wait_for(marker)
+    await receiver.drain()
+    assert str(lost.id) not in receiver.seen
+    async with db.acquire() as conn:
+        assert await conn.fetchval(f"SELECT count(*) FROM {schema}.outbox") == 1
+
+
+class CountingPublisher:
+    """Counts, by message id, what the relays hand to SQS and SQS accepts."""
+
+    def __init__(self, inner: SqsPublisher, sent: Counter[str]) -> None:
+        self.inner, self.sent = inner, sent
+        self.max_batch = inner.max_batch
+
+    async def publish(self, destination: str, messages: list[OutboxMessage]) -> dict[int, str]:
+        failed = await self.inner.publish(destination, messages)
+        self.sent.update(m.message_id for m in messages if m.id not in failed)
+        return failed
+
+
+async def test_three_relays_over_300_rows_never_send_twice(
+    db: Database, schema: str, sqs: Any, queue: str, start_relay: Callable[..., OutboxRelay]
+) -> None:
+    sent: Counter[str] = Counter()
+    for _ in range(3):
+        publisher = CountingPublisher(SqsPublisher(sqs, {DEST: queue}), sent)
+        start_relay(publisher, poll_interval=0.2, batch_size=20)
+    batches = await asyncio.gather(*(write(db, schema, 10) for _ in range(30)))
+    ids = [i for batch in batches for i in batch]
+    await eventually(lambda: _zero(unsent(db, schema)), timeout=30, what="300 rows sent")
+    assert set(sent) == set(ids)
+    assert max(sent.values()) == 1
+    # What the queue holds agrees (moto's count is exact; reading 300 back would be slow).
+    attributes = await sqs.get_queue_attributes(
+        QueueUrl=queue, AttributeNames=["ApproximateNumberOfMessages"]
+    )
+    assert attributes["Attributes"]["ApproximateNumberOfMessages"] == "300"
+
+
+async def test_a_partial_batch_failure_retries_only_the_failed_rows(
+    db: Database, schema: str, sqs: Any, queue: str, start_relay: Callable[..., OutboxRelay]
+) -> None:
+    inner = SqsPublisher(sqs, {DEST: queue})
+    ids = await write(db, schema, 10)
+    failing = {ids[2]: 2, ids[7]: 1}  # message id -> failures still to inject
+    calls: Counter[str] = Counter()
+
+    class FailsSomeIds:
+        max_batch = inner.max_batch
+
+        async def publish(self, destination: str, messages: list[OutboxMessage]) -> dict[int, str]:
+            failed: dict[int, str] = {}
+            passing = []
+            for message in messages:
+                calls[message.message_id] += 1
+                if failing.get(message.message_id, 0) > 0:
+                    failing[message.message_id] -= 1
+                    failed[message.id] = "InternalError: injected"
+                else:
+                    passing.append(message)
+            failed.update(await inner.publish(destination, passing) if passing else {})
+            return failed
+
+    start_relay(FailsSomeIds(), poll_interval=0.1, max_backoff=1.0)
+    receiver = Receiver(sqs, queue)
+    await receiver.wait_for(ids, timeout=15)
+    await eventually(lambda: _zero(unsent(db, schema)), what="all rows marked sent")
+    await receiver.drain()
+    assert receiver.seen == Counter(dict.fromkeys(ids, 1))
+    assert calls[ids[2]] == 3 and calls[ids[7]] == 2
+    assert all(calls[i] == 1 for i in ids if i not in (ids[2], ids[7]))
+    async with db.acquire() as conn:
+        rows = {
+            str(r["message_id"]): r
+            for r in await conn.fetch(
+                f"SELECT message_id, attempts, last_error FROM {schema}.outbox"
+            )
+        }
+    assert rows[ids[2]]["attempts"] == 3
+    assert rows[ids[7]]["attempts"] == 2
+    assert "injected" in rows[ids[2]]["last_error"]
+    assert rows[ids[0]]["attempts"] == 1 and rows[ids[0]]["last_error"] is None
+
+
+async def test_rows_wait_while_sqs_is_down_and_drain_when_it_is_back(
+    settings: Settings,
+    moto_server: MotoServer,
+    db: Database,
+    schema: str,
+    sqs: Any,
+    queue: str,
+    start_relay: Callable[..., OutboxRelay],
+) -> None:
+    proxy = await TcpProxy("127.0.0.1", moto_server.port).start()
+    try:
+        via_proxy = settings.model_copy(
+            update={"sqs_endpoint_url": f"http://127.0.0.1:{proxy.port}"}
+        )
+        async with sqs_client(via_proxy, connect_timeout=1, max_attempts=1) as flaky:
+            await proxy.down()
+            start_relay(SqsPublisher(flaky, {DEST: queue}), poll_interval=0.1, max_backoff=1.0)
+            ids = await write(db, schema, 15)
+
+            async def all_tried() -> bool:
+                async with db.acquire() as conn:
+                    return bool(
+                        await conn.fetchval(
+                            f"SELECT bool_and(attempts >= 1 AND last_error IS NOT NULL "
+                            f"AND sent_at IS NULL) FROM {schema}.outbox"
+                        )
+                    )
+
+            await eventually(all_tried, what="every row tried while SQS is down")
+            metrics = await _outbox_metrics(settings, schema)
+            assert metrics["depth"] == 15
+            assert metrics["age"] > 0
+            receiver = Receiver(sqs, queue)
+            await receiver.drain()
+            assert not receiver.seen
+            published_before = metrics["published"]
+
+            await proxy.up()
+            await receiver.wait_for(ids, timeout=15)
+            await eventually(lambda: _zero(unsent(db, schema)), what="all rows marked sent")
+            await receiver.drain()
+            assert receiver.seen == Counter(dict.fromkeys(ids, 1))
+
+            async def gauges_cleared() -> bool:
+                metrics = await _outbox_metrics(settings, schema)
+                return metrics["depth"] == 0 and metrics["age"] == 0
+
+            await eventually(gauges_cleared, what="outbox gauges back to zero")
+            metrics = await _outbox_metrics(settings, schema)
+            assert metrics["published"] - published_before == 15
+    finally:
+        await proxy.close()
+
+
+async def _outbox_metrics(settings: Settings, schema: str) -> dict[str, float]:
+    """The outbox series of this schema, as /metrics exposes them."""
+    async with serve(create_base_app("metrics-test", settings)) as client:
+        text = await (await client.get("/metrics")).text()
+    values = {}
+    for line in text.splitlines():
+        name, _, value = line.rpartition(" ")
+        if name == f'outbox_depth{{schema="{schema}"}}':
+            values["depth"] = float(value)
+        elif name == f'outbox_oldest_unsent_age_seconds{{schema="{schema}"}}':
+            values["age"] = float(value)
+        elif name == f'outbox_published_total{{destination="{DEST}"}}':
+            values["published"] = float(value)
+    values.setdefault("published", 0.0)
+    assert {"depth", "age"} <= values.keys(), "outbox gauges are not exposed"
+    return values
