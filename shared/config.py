@@ -30,6 +30,23 @@ class Settings(BaseSettings):
         "http://127.0.0.1:4566/123456789012/booking-confirmations"
     )
 
+    # SQS consumers (provider_consumer, notification_consumer).
+    consumer_concurrency: int = 10
+    consumer_wait_time: int = Field(default=20, ge=0, le=20)
+    consumer_retry_base: float = 1.0
+    consumer_queue_depth_interval: float = 15.0
+    # Notification channels: email is off while smtp_host is empty, webhooks while webhook_url is.
+    smtp_host: str = ""
+    smtp_port: int = 25
+    smtp_from: str = "notifications@suite.local"
+    smtp_recipient_domain: str = "users.suite.local"
+    smtp_timeout: float = 10.0
+    webhook_url: str = ""
+    webhook_secret: str = "local-webhook-secret-change-me"
+    webhook_timeout: float = 5.0
+    notification_max_attempts: int = 8
+    notification_retry_base: float = 1.0
+
     jwt_secret: str = "local-development-secret-change-me-0123456789"
     log_level: str = "INFO"
 

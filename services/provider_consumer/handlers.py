@@ -1,0 +1,66 @@
+"""Event handlers of provider_consumer: keep the inbox and notify the provider.
+
+BOOKING_CREATED adds a pending request; BOOKING_CANCELLED and BOOKING_EXPIRED remove it.
+BOOKING_CONFIRMED and BOOKING_REJECTED travel only to the confirmation queue, so the inbox
+also hides a request once its `expires_at` has passed: an answered request leaves the inbox
+at the latest when it would have expired. Should those two events ever be routed to this
+queue too, they remove the request at once (the handlers are registered for that).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import asyncpg
+from aiohttp import web
+
+from services.provider_consumer import storage
+from shared.events.booking import BookingCreated, BookingPayload
+from shared.events.envelope import Envelope
+from shared.http.lifecycle import DATABASE
+from shared.messaging.consumer import Routes
+from shared.messaging.notifications import DISPATCHER, Notifier, Templates
+from shared.messaging.processed import once
+
+SERVICE = "provider_consumer"
+SCHEMA = "provider_inbox"
+TEMPLATES = web.AppKey("templates", Templates)
+NOTIFIED_ON_CLOSE = frozenset({"BOOKING_CANCELLED", "BOOKING_EXPIRED"})
+
+
+def _values(payload: BookingPayload) -> dict[str, Any]:
+    values = payload.model_dump(mode="json")
+    values.setdefault("reason", None)
+    return values
+
+
+def build_routes(app: web.Application) -> Routes:
+    dispatcher = app[DISPATCHER]
+    notifier = Notifier(SCHEMA, app[TEMPLATES], list(dispatcher.channels))
+
+    async def created(conn: asyncpg.Connection, envelope: Envelope) -> None:
+        request = BookingCreated.model_validate(envelope.data)
+        if await storage.add_request(conn, request, envelope.time):
+            await notifier.notify(
+                conn, envelope.id, request.provider_id, envelope.type, _values(request)
+            )
+
+    async def closed(conn: asyncpg.Connection, envelope: Envelope) -> None:
+        booking = envelope.payload()
+        assert isinstance(booking, BookingPayload)
+        removed = await storage.close_request(conn, booking, envelope.type, envelope.time)
+        if removed and envelope.type in NOTIFIED_ON_CLOSE:
+            await notifier.notify(
+                conn, envelope.id, booking.provider_id, envelope.type, _values(booking)
+            )
+
+    def handler(effect: Any) -> Any:
+        return once(app[DATABASE], SCHEMA, SERVICE, effect, after_commit=dispatcher.wake)
+
+    return {
+        "BOOKING_CREATED": handler(created),
+        "BOOKING_CANCELLED": handler(closed),
+        "BOOKING_EXPIRED": handler(closed),
+        "BOOKING_CONFIRMED": handler(closed),
+        "BOOKING_REJECTED": handler(closed),
+    }

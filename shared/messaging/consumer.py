@@ -1,0 +1,402 @@
+"""The one SQS consumer runtime of the suite.
+
+A poller long-polls the queue (WaitTimeSeconds up to 20, up to ten messages a call) only for
+as many messages as there are free handler slots, so at most `concurrency` handlers run.
+Each message is parsed into an `Envelope` and routed by its `eventType` attribute, with its
+correlation id and traceparent bound to every log line.
+
+Outcomes of a message:
+
+- handled: its heartbeat is stopped, then it is deleted (in batches of ten);
+- the database is unreachable (`is_unavailable`): the handler is retried in place with
+  backoff while the heartbeat keeps the message invisible, and the poller takes at most one
+  message at a time until a handler succeeds again. The receive count does not grow, so a
+  database outage sends nothing to the dead-letter queue and deletes nothing unhandled;
+- any other failure (unknown type, malformed body, handler error): the message is released
+  with a growing delay (`retry_base * 2**(receives - 1)` s) and SQS's redrive policy moves it
+  to the dead-letter queue after maxReceiveCount receives. The consumer keeps going.
+
+On shutdown (the task is cancelled, e.g. SIGTERM) the poller stops, handlers get
+`shutdown_grace` seconds to finish, the rest are cancelled and their messages released
+at once; handled messages are deleted before the loop returns. A receive cancelled in
+flight may leave its messages invisible until their visibility timeout ends: delayed,
+never lost.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
+
+from aiohttp import web
+from prometheus_client import Counter, Gauge, Histogram
+from pydantic import ValidationError
+
+from shared.config import Settings
+from shared.events.envelope import Envelope
+from shared.http.lifecycle import run_in_background
+from shared.logging import bound_context, get_logger
+from shared.messaging.sqs import sqs_client
+from shared.messaging.visibility import Deleter, Heartbeat, InFlight, release
+from shared.storage.pool import backoff_delay, is_unavailable
+
+log = get_logger(__name__)
+
+Handler = Callable[[Envelope], Awaitable[None]]
+Routes = Mapping[str, Handler]
+
+RECEIVED = Counter("sqs_consumer_received_total", "Messages received", ["queue"])
+RETRIED = Counter(
+    "sqs_consumer_retried_total", "Messages received again (receive count above 1)", ["queue"]
+)
+HANDLED = Counter("sqs_consumer_handled_total", "Messages handled", ["queue", "event_type"])
+FAILED = Counter(
+    "sqs_consumer_failed_total",
+    "Messages released after a failure (left to the redrive policy)",
+    ["queue", "event_type", "reason"],
+)
+TRANSIENT = Counter(
+    "sqs_consumer_transient_retries_total",
+    "Handler retries in place while the database is unreachable",
+    ["queue"],
+)
+POLL_ERRORS = Counter("sqs_consumer_poll_errors_total", "Failed receive calls", ["queue"])
+IN_FLIGHT = Gauge("sqs_consumer_in_flight", "Messages being handled", ["queue"])
+LATENCY = Histogram(
+    "sqs_consumer_handler_seconds",
+    "Handler latency",
+    ["queue", "event_type"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
+)
+AGE = Histogram(
+    "sqs_consumer_message_age_seconds",
+    "Age of a message when it is received",
+    ["queue"],
+    buckets=(0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 300, 900, 3600, 14400, 86400),
+)
+DEPTH = Gauge("sqs_consumer_queue_depth", "Messages in the queue, from SQS", ["queue", "state"])
+
+# How long the poller waits for more free handler slots before a receive, so that receives
+# ask for ten messages rather than one (fewer round trips).
+RESERVE_LINGER = 0.05
+
+DEPTH_ATTRIBUTES = {
+    "ApproximateNumberOfMessages": "visible",
+    "ApproximateNumberOfMessagesNotVisible": "in_flight",
+    "ApproximateNumberOfMessagesDelayed": "delayed",
+}
+
+
+def queue_name(queue_url: str) -> str:
+    return queue_url.rstrip("/").rsplit("/", 1)[-1]
+
+
+class SqsConsumer:
+    def __init__(
+        self,
+        client: Any,
+        queue_url: str,
+        routes: Routes,
+        *,
+        concurrency: int = 10,
+        wait_time: int = 20,
+        retry_base: float = 1.0,
+        retry_cap: int = 900,
+        shutdown_grace: float = 20.0,
+        depth_interval: float = 15.0,
+        transient_timeout: float = 300.0,
+    ) -> None:
+        self.client = client
+        self.queue_url = queue_url
+        self.queue = queue_name(queue_url)
+        self.routes = dict(routes)
+        self.concurrency = concurrency
+        self.wait_time = wait_time
+        self.retry_base = retry_base
+        self.retry_cap = retry_cap
+        self.shutdown_grace = shutdown_grace
+        self.depth_interval = depth_interval
+        self.transient_timeout = transient_timeout
+        self.inflight: dict[str, InFlight] = {}
+        self._slots = asyncio.Semaphore(concurrency)
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._healthy = asyncio.Event()
+        self._healthy.set()
+        self._deleter = Deleter(client, queue_url, self.queue)
+        self._heartbeat: Heartbeat | None = None
+        self.visibility_timeout = 30
+
+    async def run(self) -> None:
+        """Consume until cancelled; then shut down gracefully and re-raise the cancellation."""
+        self.visibility_timeout = await self._read_visibility_timeout()
+        self._heartbeat = Heartbeat(
+            self.client,
+            self.queue_url,
+            self.queue,
+            self.inflight,
+            visibility_timeout=self.visibility_timeout,
+        )
+        helpers = [
+            asyncio.create_task(self._heartbeat.run(), name=f"{self.queue}:heartbeat"),
+            asyncio.create_task(self._deleter.run(), name=f"{self.queue}:deleter"),
+            asyncio.create_task(self._poll_depth(), name=f"{self.queue}:depth"),
+        ]
+        log.info("consuming", queue=self.queue, concurrency=self.concurrency)
+        try:
+            await self._poll()
+        finally:
+            await self._shutdown(helpers)
+
+    async def _read_visibility_timeout(self) -> int:
+        attempt = 0
+        while True:
+            try:
+                response = await self.client.get_queue_attributes(
+                    QueueUrl=self.queue_url, AttributeNames=["VisibilityTimeout"]
+                )
+                return int(response["Attributes"]["VisibilityTimeout"])
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                POLL_ERRORS.labels(self.queue).inc()
+                delay = backoff_delay(attempt, base=0.5, cap=10.0)
+                log.warning("queue not reachable", queue=self.queue, error=repr(exc))
+                attempt += 1
+                await asyncio.sleep(delay)
+
+    async def _reserve(self) -> int:
+        """Wait for a free handler slot, then briefly for more: one receive fills up to ten."""
+        await self._slots.acquire()
+        taken = 1
+        target = min(10, self.concurrency) if self._healthy.is_set() else 1
+        deadline = time.monotonic() + RESERVE_LINGER
+        while taken < target:
+            if not self._slots.locked():
+                await self._slots.acquire()
+                taken += 1
+                continue
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                break
+            try:
+                await asyncio.wait_for(self._slots.acquire(), remaining)
+            except TimeoutError:
+                break
+            taken += 1
+        return taken
+
+    async def _poll(self) -> None:
+        failures = 0
+        while True:
+            if not self._healthy.is_set():
+                # A dependency is down: wait for a handler to succeed, probing now and then.
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(
+                        self._healthy.wait(), backoff_delay(failures, base=0.5, cap=5.0) + 0.5
+                    )
+            taken = await self._reserve()
+            try:
+                response = await self.client.receive_message(
+                    QueueUrl=self.queue_url,
+                    MaxNumberOfMessages=taken,
+                    WaitTimeSeconds=self.wait_time,
+                    MessageAttributeNames=["All"],
+                    MessageSystemAttributeNames=["SentTimestamp", "ApproximateReceiveCount"],
+                )
+            except asyncio.CancelledError:
+                self._free(taken)
+                raise
+            except Exception as exc:
+                self._free(taken)
+                POLL_ERRORS.labels(self.queue).inc()
+                delay = backoff_delay(failures, base=0.5, cap=20.0)
+                failures += 1
+                log.warning("receive failed", queue=self.queue, error=repr(exc), retry_in=delay)
+                await asyncio.sleep(delay)
+                continue
+            failures = 0
+            messages = response.get("Messages", [])
+            self._free(taken - len(messages))
+            for raw in messages:
+                self._start(self._in_flight(raw))
+
+    def _free(self, count: int) -> None:
+        for _ in range(count):
+            self._slots.release()
+
+    def _in_flight(self, raw: dict[str, Any]) -> InFlight:
+        system = raw.get("Attributes", {})
+        attributes = {
+            name: value.get("StringValue", "")
+            for name, value in raw.get("MessageAttributes", {}).items()
+        }
+        sent = system.get("SentTimestamp")
+        return InFlight(
+            message_id=raw["MessageId"],
+            receipt_handle=raw["ReceiptHandle"],
+            body=raw.get("Body", ""),
+            attributes=attributes,
+            receive_count=int(system.get("ApproximateReceiveCount", "1")),
+            sent_at=int(sent) / 1000 if sent else None,
+            visible_until=time.monotonic() + self.visibility_timeout,
+        )
+
+    def _start(self, message: InFlight) -> None:
+        RECEIVED.labels(self.queue).inc()
+        if message.receive_count > 1:
+            RETRIED.labels(self.queue).inc()
+        if message.sent_at is not None:
+            AGE.labels(self.queue).observe(max(0.0, time.time() - message.sent_at))
+        self.inflight[message.receipt_handle] = message
+        IN_FLIGHT.labels(self.queue).set(len(self.inflight))
+        task = asyncio.create_task(self._handle(message), name=f"{self.queue}:{message.message_id}")
+        self._tasks.add(task)
+        task.add_done_callback(self._done)
+
+    def _done(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        self._slots.release()
+        IN_FLIGHT.labels(self.queue).set(len(self.inflight))
+        if not task.cancelled() and task.exception() is not None:
+            log.error("message task crashed", error=repr(task.exception()))
+
+    async def _handle(self, message: InFlight) -> None:
+        # On cancellation the message stays in `inflight`; the shutdown releases it.
+        ok = await self._process(message)
+        heartbeat = self._heartbeat
+        assert heartbeat is not None
+        async with heartbeat.lock:  # the heartbeat never extends a message being deleted
+            self.inflight.pop(message.receipt_handle, None)
+        if ok:
+            self._deleter.add(message)
+        else:
+            await release(self.client, self.queue_url, [message], self._retry_delay(message))
+
+    def _retry_delay(self, message: InFlight) -> int:
+        delay = self.retry_base * 2 ** (message.receive_count - 1)
+        return int(min(self.retry_cap, self.visibility_timeout, delay))
+
+    async def _process(self, message: InFlight) -> bool:
+        event_type = message.attributes.get("eventType", "")
+        with bound_context(
+            correlation_id=message.attributes.get("correlationId"),
+            traceparent=message.attributes.get("traceparent"),
+            message_id=message.message_id,
+            event_type=event_type or None,
+            receive_count=message.receive_count,
+        ):
+            handler = self.routes.get(event_type)
+            if handler is None:
+                return self._failed(event_type, "unknown_type", "no handler for this event type")
+            try:
+                envelope = Envelope.model_validate_json(message.body)
+            except ValidationError as exc:
+                return self._failed(event_type, "malformed", f"body is not an envelope: {exc}")
+            with bound_context(event_id=str(envelope.id)):
+                return await self._call(handler, envelope, event_type)
+
+    async def _call(self, handler: Handler, envelope: Envelope, event_type: str) -> bool:
+        started = time.monotonic()
+        attempt = 0
+        while True:
+            try:
+                await handler(envelope)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                waited = time.monotonic() - started
+                if is_unavailable(exc) and waited < self.transient_timeout:
+                    self._healthy.clear()
+                    TRANSIENT.labels(self.queue).inc()
+                    delay = backoff_delay(attempt, base=0.2, cap=5.0)
+                    attempt += 1
+                    log.warning("database unavailable, retrying", error=repr(exc), retry_in=delay)
+                    await asyncio.sleep(delay)
+                    continue
+                log.error("handler failed", error=repr(exc), exc_info=exc)
+                return self._failed(event_type, "error", repr(exc))
+            self._healthy.set()
+            HANDLED.labels(self.queue, event_type).inc()
+            LATENCY.labels(self.queue, event_type).observe(time.monotonic() - started)
+            return True
+
+    def _failed(self, event_type: str, reason: str, detail: str) -> bool:
+        FAILED.labels(self.queue, event_type or "none", reason).inc()
+        log.error("message not handled; left to the redrive policy", reason=reason, detail=detail)
+        return False
+
+    async def _poll_depth(self) -> None:
+        while True:
+            try:
+                response = await self.client.get_queue_attributes(
+                    QueueUrl=self.queue_url, AttributeNames=list(DEPTH_ATTRIBUTES)
+                )
+                for name, state in DEPTH_ATTRIBUTES.items():
+                    value = response.get("Attributes", {}).get(name)
+                    if value is not None:
+                        DEPTH.labels(self.queue, state).set(int(value))
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("queue depth unavailable", error=repr(exc))
+            await asyncio.sleep(self.depth_interval)
+
+    async def _shutdown(self, helpers: list[asyncio.Task[None]]) -> None:
+        """Let handlers finish within the grace period, release the rest, flush deletes."""
+        pending: set[asyncio.Task[None]] = set()
+        if self._tasks:
+            log.info("draining in-flight messages", count=len(self._tasks))
+            _, pending = await asyncio.wait(set(self._tasks), timeout=self.shutdown_grace)
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
+        heartbeat, deleter, depth = helpers
+        heartbeat.cancel()
+        depth.cancel()
+        await asyncio.gather(heartbeat, depth, return_exceptions=True)
+        unfinished = list(self.inflight.values())
+        self.inflight.clear()
+        if unfinished:
+            log.info("releasing unfinished messages", count=len(unfinished))
+            await release(self.client, self.queue_url, unfinished, 0)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._deleter.pending.join(), 10.0)
+        deleter.cancel()
+        await asyncio.gather(deleter, return_exceptions=True)
+        IN_FLIGHT.labels(self.queue).set(0)
+        log.info("consumer stopped", queue=self.queue, released=len(unfinished))
+
+
+def use_consumer(
+    app: web.Application,
+    settings: Settings,
+    *,
+    name: str,
+    queue_url: str,
+    routes: Callable[[web.Application], Routes],
+) -> None:
+    """Consume `queue_url` for the application's life with handlers built by `routes(app)`."""
+    concurrency = settings.consumer_concurrency
+
+    async def loop(app: web.Application) -> None:
+        async with sqs_client(
+            settings,
+            max_pool_connections=concurrency + 5,  # poller, heartbeat, deleter, depth, spare
+            read_timeout=settings.consumer_wait_time + 10,
+        ) as client:
+            consumer = SqsConsumer(
+                client,
+                queue_url,
+                routes(app),
+                concurrency=concurrency,
+                wait_time=settings.consumer_wait_time,
+                retry_base=settings.consumer_retry_base,
+                shutdown_grace=settings.shutdown_grace,
+                depth_interval=settings.consumer_queue_depth_interval,
+            )
+            await consumer.run()
+
+    run_in_background(app, name, loop, stop_timeout=settings.shutdown_grace + 15)
