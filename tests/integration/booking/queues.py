@@ -17,6 +17,13 @@ class Received:
     counts: Counter[str] = field(default_factory=Counter)
     messages: dict[str, dict[str, Any]] = field(default_factory=dict)
 
+    def of(self, event_ids: set[str]) -> Received:
+        """Only these events (a relay also sends what earlier tests left in the outbox)."""
+        return Received(
+            Counter({e: n for e, n in self.counts.items() if e in event_ids}),
+            {e: m for e, m in self.messages.items() if e in event_ids},
+        )
+
     def types(self) -> Counter[str]:
         return Counter(m["type"] for m in self.messages.values())
 
