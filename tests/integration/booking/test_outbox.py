@@ -108,6 +108,13 @@ async def test_with_sqs_down_bookings_succeed_and_every_event_arrives_once_after
                     )
 
             await eventually(publish_failed, timeout=15, what="the relay tried and failed")
+
+            async def depth_reported() -> bool:
+                text = await (await api.client.get("/metrics")).text()
+                line = next(x for x in text.splitlines() if x.startswith("outbox_depth{"))
+                return float(line.split()[-1]) >= 200
+
+            await eventually(depth_reported, timeout=10, what="outbox depth in /metrics")
             await proxy.up()
             received = await receive(
                 own_queues, own_queues.sqs_booking_request_queue_url, created, timeout=60
