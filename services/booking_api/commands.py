@@ -9,12 +9,18 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import datetime
 
 import asyncpg
 
 from services.booking_api import storage
-from services.booking_api.domain import DESTINATIONS, EVENT_OF, Status, check_transition
+from services.booking_api.domain import (
+    DESTINATIONS,
+    EVENT_OF,
+    Status,
+    check_transition,
+    pending_deadline,
+)
 from services.booking_api.projections import PROJECTORS, SCHEMA
 from shared.errors import Conflict, NotFound
 from shared.events.booking import SlotCreated
@@ -69,7 +75,7 @@ async def book(
         starts_at=slot["starts_at"],
         ends_at=slot["ends_at"],
         notes=notes,
-        expires_at=slot["now"] + timedelta(seconds=ttl),
+        expires_at=pending_deadline(slot["now"], ttl, slot["starts_at"]),
     )
     event = _envelope(payload, event_type, booking_id)
     try:

@@ -9,6 +9,7 @@ once confirmed, and `open` again when the booking ends any other way.
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from enum import StrEnum
 
 from shared.errors import Conflict
@@ -90,3 +91,8 @@ def slot_status(booking_status: Status) -> SlotStatus:
     if booking_status is Status.CONFIRMED:
         return SlotStatus.BOOKED
     return SlotStatus.OPEN
+
+
+def pending_deadline(booked_at: datetime, ttl_seconds: float, starts_at: datetime) -> datetime:
+    """When an unanswered booking expires: after the TTL, and never after the slot starts."""
+    return min(booked_at + timedelta(seconds=ttl_seconds), starts_at)

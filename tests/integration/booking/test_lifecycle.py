@@ -162,3 +162,18 @@ async def test_answered_booking_never_expires(short_ttl_api: BookingApi) -> None
     await eventually(other_expired, timeout=10, what="the unanswered booking expired")
     response = await api.get(f"/bookings/{confirmed['id']}", user, "user")
     assert (await response.json())["status"] == "confirmed"
+
+
+async def test_unanswered_booking_expires_when_its_slot_starts(settings: Settings) -> None:
+    fast_sweep = settings.model_copy(update={"booking_expiry_interval": 0.1})
+    async with running(fast_sweep) as api:
+        provider, user = unique("provider"), unique("user")
+        slot = await api.create_slot(provider, hours_ahead=1.5 / 3600)  # starts in 1.5 s
+        booking = await api.booked(user, slot["id"])
+        assert booking["expires_at"] == slot["starts_at"]
+
+        async def expired() -> bool:
+            response = await api.get(f"/bookings/{booking['id']}", user, "user")
+            return bool((await response.json())["status"] == "expired")
+
+        await eventually(expired, timeout=10, what="booking expired at the slot's start")

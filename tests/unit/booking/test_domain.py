@@ -16,6 +16,7 @@ from services.booking_api.domain import (
     SlotStatus,
     Status,
     check_transition,
+    pending_deadline,
     slot_status,
 )
 from services.booking_api.models import NewSlot, decode_cursor, encode_cursor
@@ -80,3 +81,10 @@ def test_slot_must_end_after_it_starts_and_start_in_the_future() -> None:
         NewSlot(starts_at=soon, ends_at=soon)
     with pytest.raises(ValidationError):
         NewSlot(starts_at=soon - timedelta(hours=2), ends_at=soon)
+
+
+def test_unanswered_booking_expires_after_the_ttl_but_never_after_the_slot_starts() -> None:
+    now = datetime(2030, 1, 1, 12, tzinfo=UTC)
+    later = now + timedelta(days=3)
+    assert pending_deadline(now, 3600, later) == now + timedelta(hours=1)
+    assert pending_deadline(now, 86_400, now + timedelta(hours=2)) == now + timedelta(hours=2)
