@@ -23,7 +23,7 @@ from services.booking_api.domain import (
 )
 from services.booking_api.projections import PROJECTORS, SCHEMA
 from shared.errors import Conflict, NotFound
-from shared.events.booking import SlotCreated
+from shared.events.booking import BookingCreated, SlotCreated
 from shared.events.envelope import Envelope, Payload, make_envelope
 from shared.messaging import outbox
 from shared.storage.projections import record
@@ -66,8 +66,8 @@ async def book(
             raise NotFound("slot", slot_id)
         raise Conflict(f"slot {slot_id} is not available", slot_status=current["status"])
     booking_id = uuid.uuid4()
-    event_type, model = EVENT_OF[Status.PENDING]
-    payload = model(
+    event_type = EVENT_OF[Status.PENDING][0]
+    payload = BookingCreated(
         booking_id=booking_id,
         slot_id=slot_id,
         user_id=user_id,

@@ -80,7 +80,7 @@ async def open_slots(
     limit: int,
 ) -> list[asyncpg.Record]:
     """Open future slots by start time; keyset pagination after (starts_at, id)."""
-    return await conn.fetch(
+    rows: list[asyncpg.Record] = await conn.fetch(
         f"""SELECT {SLOT_COLUMNS} FROM {SCHEMA}.slots
             WHERE status = 'open' AND starts_at > now()
               AND ($1::text IS NULL OR provider_id = $1)
@@ -95,6 +95,7 @@ async def open_slots(
         after[1] if after else None,
         limit,
     )
+    return rows
 
 
 async def provider_bookings(
@@ -106,7 +107,7 @@ async def provider_bookings(
     limit: int,
 ) -> list[asyncpg.Record]:
     """A provider's bookings, newest first; keyset pagination before (created_at, id)."""
-    return await conn.fetch(
+    rows: list[asyncpg.Record] = await conn.fetch(
         f"""SELECT {BOOKING_COLUMNS} FROM {SCHEMA}.bookings
             WHERE provider_id = $1
               AND ($2::text IS NULL OR status = $2)
@@ -118,3 +119,4 @@ async def provider_bookings(
         before[1] if before else None,
         limit,
     )
+    return rows
