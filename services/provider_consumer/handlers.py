@@ -18,9 +18,9 @@ from services.provider_consumer import storage
 from shared.events.booking import BookingCreated, BookingPayload
 from shared.events.envelope import Envelope
 from shared.http.lifecycle import DATABASE
-from shared.messaging.consumer import Routes
+from shared.messaging.consumer import Handler, Routes
 from shared.messaging.notifications import DISPATCHER, Notifier, Templates
-from shared.messaging.processed import once
+from shared.messaging.processed import Effect, once
 
 SERVICE = "provider_consumer"
 SCHEMA = "provider_inbox"
@@ -54,7 +54,7 @@ def build_routes(app: web.Application) -> Routes:
                 conn, envelope.id, booking.provider_id, envelope.type, _values(booking)
             )
 
-    def handler(effect: Any) -> Any:
+    def handler(effect: Effect) -> Handler:
         return once(app[DATABASE], SCHEMA, SERVICE, effect, after_commit=dispatcher.wake)
 
     return {

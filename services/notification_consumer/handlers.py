@@ -1,0 +1,69 @@
+"""Event handlers of notification_consumer: tell users and customers what happened.
+
+Booking outcomes (confirmed, rejected, cancelled, expired) go to the booking's user;
+REWARDS_DISTRIBUTED to every customer it credited (one notice each, points summed);
+LEVEL_UPGRADED to the upgraded customer. Each notice is stored in-app and queued for every
+enabled channel in the transaction that marks the event processed (see
+shared.messaging.notifications for how channels are delivered and retried).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any
+
+import asyncpg
+from aiohttp import web
+
+from shared.events.booking import BookingPayload
+from shared.events.checkout import LevelUpgraded, RewardsDistributed
+from shared.events.envelope import Envelope
+from shared.http.lifecycle import DATABASE
+from shared.messaging.consumer import Handler, Routes
+from shared.messaging.notifications import DISPATCHER, Notifier, Templates
+from shared.messaging.processed import Effect, once
+
+SERVICE = "notification_consumer"
+SCHEMA = "notifications"
+TEMPLATES = web.AppKey("templates", Templates)
+BOOKING_OUTCOMES = ("BOOKING_CONFIRMED", "BOOKING_REJECTED", "BOOKING_CANCELLED", "BOOKING_EXPIRED")
+
+
+def build_routes(app: web.Application) -> Routes:
+    dispatcher = app[DISPATCHER]
+    notifier = Notifier(SCHEMA, app[TEMPLATES], list(dispatcher.channels))
+
+    async def booking_outcome(conn: asyncpg.Connection, envelope: Envelope) -> None:
+        booking = envelope.payload()
+        assert isinstance(booking, BookingPayload)
+        values: dict[str, Any] = {"reason": None, **booking.model_dump(mode="json")}
+        await notifier.notify(conn, envelope.id, booking.user_id, envelope.type, values)
+
+    async def rewards(conn: asyncpg.Connection, envelope: Envelope) -> None:
+        event = RewardsDistributed.model_validate(envelope.data)
+        points: dict[str, int] = defaultdict(int)
+        depth: dict[str, int] = {}
+        for credit in event.credits:
+            points[credit.customer_id] += credit.points
+            depth.setdefault(credit.customer_id, credit.depth)
+        for customer_id, earned in points.items():
+            values = {
+                "transaction_id": str(event.transaction_id),
+                "buyer_id": event.buyer_id,
+                "points": earned,
+                "depth": depth[customer_id],
+            }
+            await notifier.notify(conn, envelope.id, customer_id, envelope.type, values)
+
+    async def level_upgraded(conn: asyncpg.Connection, envelope: Envelope) -> None:
+        event = LevelUpgraded.model_validate(envelope.data)
+        values = event.model_dump(mode="json")
+        await notifier.notify(conn, envelope.id, event.customer_id, envelope.type, values)
+
+    def handler(effect: Effect) -> Handler:
+        return once(app[DATABASE], SCHEMA, SERVICE, effect, after_commit=dispatcher.wake)
+
+    routes = {type_: handler(booking_outcome) for type_ in BOOKING_OUTCOMES}
+    routes["REWARDS_DISTRIBUTED"] = handler(rewards)
+    routes["LEVEL_UPGRADED"] = handler(level_upgraded)
+    return routes
