@@ -1,0 +1,135 @@
+"""The work queue's vocabulary: jobs, outcomes, retry policies and the backend protocol."""
+
+from __future__ import annotations
+
+import random
+import uuid
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+STATES = ("waiting", "active", "delayed", "failed", "completed")
+MAX_PRIORITY = 255
+
+
+class QueueUnavailable(Exception):
+    """The broker cannot be reached right now; the caller may retry later."""
+
+
+@dataclass(frozen=True)
+class NewJob:
+    """A job to enqueue. Higher `priority` runs first; `delay` is in seconds."""
+
+    job_type: str
+    payload: dict[str, Any]
+    job_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    priority: int = 0
+    delay: float = 0.0
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.priority <= MAX_PRIORITY:
+            raise ValueError(f"priority must be within 0..{MAX_PRIORITY}: {self.priority}")
+        if self.delay < 0:
+            raise ValueError("delay must not be negative")
+
+
+@dataclass
+class Job:
+    """A job as a worker holds it. `attempt` counts from 1; `receipt` is the backend's handle."""
+
+    id: str
+    type: str
+    payload: dict[str, Any]
+    priority: int
+    attempt: int
+    enqueued_at: float
+    history: list[dict[str, Any]] = field(default_factory=list)
+    receipt: Any = None
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What happened to a job: done, retry after `delay` seconds, or failed for good."""
+
+    job: Job
+    kind: str  # "completed" | "retry" | "failed"
+    delay: float = 0.0
+    error: str = ""
+    traceback: str = ""
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Attempts per job type and exponential backoff with jitter between them."""
+
+    max_attempts: int = 5
+    base: float = 1.0
+    cap: float = 300.0
+    jitter: float = 0.5  # the delay is scaled by a random factor in [1 - jitter, 1]
+
+    def delay(self, attempt: int) -> float:
+        """Seconds to wait after failed attempt `attempt` (1, 2, ...): base * 2^(attempt-1)."""
+        raw = min(self.cap, self.base * 2.0 ** (attempt - 1))
+        return raw * random.uniform(1 - self.jitter, 1)
+
+
+class WorkQueue(Protocol):
+    """What producers, workers and operators use, whatever the broker."""
+
+    name: str
+    backend: str
+
+    async def enqueue(
+        self,
+        job_type: str,
+        payload: dict[str, Any],
+        *,
+        job_id: str | None = None,
+        priority: int = 0,
+        delay: float = 0.0,
+    ) -> bool:
+        """Add a job; False when a job with this id is already known."""
+        ...
+
+    async def enqueue_many(self, jobs: list[NewJob]) -> list[bool]:
+        """Add many jobs in as few round trips as the broker allows."""
+        ...
+
+    async def status(self) -> dict[str, int | None]:
+        """Job counts by state (None when the broker cannot tell)."""
+        ...
+
+    async def claim(self, count: int, timeout: float) -> list[Job]:
+        """Take up to `count` jobs, blocking up to `timeout` seconds for the first one."""
+        ...
+
+    async def settle(self, outcomes: list[Outcome]) -> None:
+        """Record outcomes of claimed jobs (ack, schedule a retry, or move to failed)."""
+        ...
+
+    async def extend(self, jobs: list[Job]) -> None:
+        """Tell the broker these jobs are still being worked on (visibility heartbeat)."""
+        ...
+
+    async def release(self, jobs: list[Job]) -> None:
+        """Give claimed but unstarted jobs back (graceful shutdown)."""
+        ...
+
+    async def failed(self, start: int = 0, count: int = 50) -> list[dict[str, Any]]:
+        """Failed jobs, newest first."""
+        ...
+
+    async def inspect(self, job_id: str) -> dict[str, Any] | None: ...
+
+    async def retry_failed(self, job_id: str) -> bool:
+        """Move one failed job back to waiting with fresh attempts."""
+        ...
+
+    async def retry_all_failed(self) -> int: ...
+
+    async def remove(self, job_id: str) -> bool: ...
+
+    async def purge_completed(self) -> int: ...
+
+    async def ping(self) -> None: ...
+
+    async def close(self) -> None: ...

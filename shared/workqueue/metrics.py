@@ -1,0 +1,28 @@
+"""Prometheus metrics of the work queue (one registry per process)."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram
+
+JOBS_BY_STATE = Gauge("workqueue_jobs", "Jobs by state", ["queue", "state"])
+JOBS_PROCESSED = Counter(
+    "workqueue_jobs_processed_total", "Job attempts by outcome", ["queue", "type", "outcome"]
+)
+JOB_FAILURES = Counter(
+    "workqueue_job_failures_total", "Failed attempts by job and error type", ["type", "error"]
+)
+JOB_WAIT = Histogram(
+    "workqueue_job_wait_seconds",
+    "Time from enqueue to the start of the first attempt",
+    ["queue", "type"],
+    buckets=(0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 300),
+)
+JOB_DURATION = Histogram(
+    "workqueue_job_duration_seconds",
+    "Processing time of one attempt",
+    ["queue", "type"],
+    buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+)
+WORKER_RECONNECTS = Counter(
+    "workqueue_broker_errors_total", "Broker errors seen by the worker loop", ["queue"]
+)

@@ -1,0 +1,228 @@
+"""Redis backend: sorted sets and hashes moved by Lua scripts, one round trip per batch.
+
+Pickup: `claim` runs one script that promotes due delayed jobs, returns stalled jobs (past
+their visibility deadline) to waiting, and pops up to N jobs by priority. When nothing is
+ready, the worker blocks on a wake-up list (BLPOP) that every enqueue pushes to, for at
+most the time until the next delayed job is due: a new job starts within milliseconds and
+an idle worker sends no commands in between.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import redis.asyncio as aioredis
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from shared.workqueue import redis_scripts as lua
+from shared.workqueue.base import Job, NewJob, Outcome, QueueUnavailable
+
+ENQUEUE_CHUNK = 1000
+CONNECTION_ERRORS = (RedisConnectionError, RedisTimeoutError, OSError)
+
+
+class RedisWorkQueue:
+    backend = "redis"
+
+    def __init__(
+        self,
+        url: str,
+        name: str,
+        *,
+        visibility_timeout: float = 30.0,
+        keep_completed: int = 10_000,
+        keep_failed: int = 10_000,
+    ) -> None:
+        self.name = name
+        self.prefix = f"wq:{{{name}}}:"
+        self.visibility_ms = int(visibility_timeout * 1000)
+        self.keep_completed = keep_completed
+        self.keep_failed = keep_failed
+        options: dict[str, Any] = {
+            "decode_responses": True,
+            "socket_connect_timeout": 3.0,
+            "socket_keepalive": True,
+        }
+        self.redis = aioredis.Redis.from_url(url, socket_timeout=10.0, **options)
+        self._scripts = {
+            name: self.redis.register_script(getattr(lua, name))
+            for name in (
+                "ENQUEUE",
+                "CLAIM",
+                "SETTLE",
+                "EXTEND",
+                "RELEASE",
+                "RETRY_FAILED",
+                "REMOVE",
+                "PURGE_COMPLETED",
+            )
+        }
+
+    def key(self, suffix: str) -> str:
+        return self.prefix + suffix
+
+    async def _run(self, script: str, args: list[Any]) -> Any:
+        try:
+            return await self._scripts[script](keys=[self.prefix], args=args)
+        except CONNECTION_ERRORS as exc:
+            raise QueueUnavailable(f"redis: {exc}") from exc
+
+    async def enqueue(
+        self,
+        job_type: str,
+        payload: dict[str, Any],
+        *,
+        job_id: str | None = None,
+        priority: int = 0,
+        delay: float = 0.0,
+    ) -> bool:
+        job = NewJob(job_type, payload, priority=priority, delay=delay)
+        if job_id is not None:
+            job = NewJob(job_type, payload, job_id, priority, delay)
+        return (await self.enqueue_many([job]))[0]
+
+    async def enqueue_many(self, jobs: list[NewJob]) -> list[bool]:
+        if not jobs:
+            return []
+        script = self._scripts["ENQUEUE"]
+        try:
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for start in range(0, len(jobs), ENQUEUE_CHUNK):
+                    chunk = jobs[start : start + ENQUEUE_CHUNK]
+                    args: list[Any] = [len(chunk)]
+                    for job in chunk:
+                        args += [
+                            job.job_id,
+                            job.job_type,
+                            json.dumps(job.payload, separators=(",", ":")),
+                            job.priority,
+                            int(job.delay * 1000),
+                        ]
+                    await script(keys=[self.prefix], args=args, client=pipe)
+                results = await pipe.execute()
+        except CONNECTION_ERRORS as exc:
+            raise QueueUnavailable(f"redis: {exc}") from exc
+        return [bool(flag) for chunk in results for flag in chunk]
+
+    async def claim(self, count: int, timeout: float) -> list[Job]:
+        jobs, now, next_due = await self._claim(count)
+        if jobs or timeout <= 0:
+            return jobs
+        wait = timeout if next_due < 0 else min(timeout, max(0.001, (next_due - now) / 1000))
+        try:
+            await self.redis.blpop([self.key("wake")], timeout=wait)
+        except CONNECTION_ERRORS as exc:
+            raise QueueUnavailable(f"redis: {exc}") from exc
+        jobs, _, _ = await self._claim(count)
+        return jobs
+
+    async def _claim(self, count: int) -> tuple[list[Job], int, int]:
+        out = await self._run("CLAIM", [count, self.visibility_ms])
+        now, next_due = int(out[0]), int(out[1])
+        jobs = []
+        for i in range(3, len(out), 7):
+            job_id, type_, payload, priority, attempts, enqueued_at, history = out[i : i + 7]
+            jobs.append(
+                Job(
+                    id=job_id,
+                    type=type_,
+                    payload=json.loads(payload),
+                    priority=int(priority),
+                    attempt=int(attempts),
+                    enqueued_at=int(enqueued_at) / 1000,
+                    history=json.loads(history or "[]"),
+                    receipt=int(attempts),
+                )
+            )
+        return jobs, now, next_due
+
+    async def settle(self, outcomes: list[Outcome]) -> None:
+        if not outcomes:
+            return
+        args: list[Any] = [self.keep_completed, self.keep_failed, len(outcomes)]
+        for o in outcomes:
+            args += [o.job.id, o.job.receipt, o.kind, int(o.delay * 1000), o.error, o.traceback]
+        await self._run("SETTLE", args)
+
+    async def extend(self, jobs: list[Job]) -> None:
+        if jobs:
+            await self._run("EXTEND", [self.visibility_ms, *_pairs(jobs)])
+
+    async def release(self, jobs: list[Job]) -> None:
+        if jobs:
+            await self._run("RELEASE", _pairs(jobs))
+
+    async def status(self) -> dict[str, int | None]:
+        states = ("waiting", "active", "delayed", "failed", "completed")
+        try:
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for state in states:
+                    pipe.zcard(self.key(state))
+                counts = await pipe.execute()
+        except CONNECTION_ERRORS as exc:
+            raise QueueUnavailable(f"redis: {exc}") from exc
+        return dict(zip(states, (int(c) for c in counts), strict=True))
+
+    async def failed(self, start: int = 0, count: int = 50) -> list[dict[str, Any]]:
+        ids: list[str] = await self.redis.zrevrange(  # type: ignore[assignment]
+            self.key("failed"), start, start + count - 1
+        )
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for job_id in ids:
+                pipe.hgetall(self.key(f"job:{job_id}"))
+            rows: list[dict[str, str]] = await pipe.execute()
+        return [_describe(job_id, row) for job_id, row in zip(ids, rows, strict=True) if row]
+
+    async def inspect(self, job_id: str) -> dict[str, Any] | None:
+        row: dict[str, str] = await self.redis.hgetall(self.key(f"job:{job_id}"))  # type: ignore[assignment]
+        return _describe(job_id, row) if row else None
+
+    async def retry_failed(self, job_id: str) -> bool:
+        return bool(await self._run("RETRY_FAILED", [job_id]))
+
+    async def retry_all_failed(self) -> int:
+        return int(await self._run("RETRY_FAILED", []))
+
+    async def remove(self, job_id: str) -> bool:
+        return bool(await self._run("REMOVE", [job_id]))
+
+    async def purge_completed(self) -> int:
+        return int(await self._run("PURGE_COMPLETED", []))
+
+    async def delete_everything(self) -> None:
+        """Drop every key of this queue (tests and decommissioning)."""
+        keys = [k async for k in self.redis.scan_iter(match=self.prefix + "*", count=1000)]
+        for start in range(0, len(keys), 1000):
+            await self.redis.delete(*keys[start : start + 1000])
+
+    async def ping(self) -> None:
+        await self.redis.ping()
+
+    async def close(self) -> None:
+        await self.redis.aclose()
+
+
+def _pairs(jobs: list[Job]) -> list[Any]:
+    return [value for job in jobs for value in (job.id, job.receipt)]
+
+
+def _describe(job_id: str, row: dict[str, str]) -> dict[str, Any]:
+    """A job's stored fields as plain JSON-friendly values."""
+    times: dict[str, float] = {
+        k: int(row[k]) / 1000 for k in ("enqueued_at", "started_at", "finished_at") if k in row
+    }
+    return {
+        "id": job_id,
+        "type": row.get("type"),
+        "state": row.get("state"),
+        "payload": json.loads(row.get("payload") or "null"),
+        "priority": int(row.get("priority", 0)),
+        "attempts": int(row.get("attempts", 0)),
+        "stalls": int(row.get("stalls", 0)),
+        "error": row.get("error"),
+        "traceback": row.get("traceback"),
+        "history": json.loads(row.get("history") or "[]"),
+        **times,
+    }

@@ -1,0 +1,238 @@
+"""Lua scripts of the Redis backend: each one is a single atomic round trip for a batch.
+
+Keys (the `{name}` hash tag keeps one queue in one cluster slot):
+    wq:{name}:job:<id>  hash: type, payload, priority, score, attempts, state, enqueued_at,
+                        started_at, finished_at, error, traceback, history (JSON list)
+    wq:{name}:waiting   zset by score = -priority * 1e12 + sequence (ZPOPMIN: priority, FIFO)
+    wq:{name}:active    zset by visibility deadline (ms); expired entries are stalled jobs
+    wq:{name}:delayed   zset by due time (ms)
+    wq:{name}:failed    zset by failure time (ms)
+    wq:{name}:completed zset by completion time (ms)
+    wq:{name}:wake      list of wake-up tokens; idle workers block on it with BLPOP
+    wq:{name}:seq       sequence for FIFO order within a priority
+"""
+
+from __future__ import annotations
+
+_PRELUDE = """
+local p = KEYS[1]
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local function wake(n)
+  local len = redis.call('LLEN', p .. 'wake')
+  local add = math.min(n, 64 - len)
+  for _ = 1, add do redis.call('LPUSH', p .. 'wake', '1') end
+end
+local function trim(set, keep)
+  local over = redis.call('ZCARD', p .. set) - keep
+  if over > 0 then
+    local old = redis.call('ZPOPMIN', p .. set, over)
+    for i = 1, #old, 2 do redis.call('DEL', p .. 'job:' .. old[i]) end
+  end
+end
+"""
+
+# ARGV: count, then per job: id, type, payload, priority, delay_ms. Returns 1/0 per job.
+ENQUEUE = (
+    _PRELUDE
+    + """
+local n = tonumber(ARGV[1])
+local seq = redis.call('INCRBY', p .. 'seq', n) - n
+local added, ready, delayed = {}, 0, 0
+for i = 0, n - 1 do
+  local b = 2 + i * 5
+  local id, prio, delay = ARGV[b], tonumber(ARGV[b + 3]), tonumber(ARGV[b + 4])
+  local key = p .. 'job:' .. id
+  if redis.call('EXISTS', key) == 1 then
+    added[i + 1] = 0
+  else
+    local score = -prio * 1e12 + seq + i + 1
+    redis.call('HSET', key, 'type', ARGV[b + 1], 'payload', ARGV[b + 2], 'priority', prio,
+      'score', score, 'attempts', 0, 'enqueued_at', now, 'history', '[]')
+    if delay > 0 then
+      redis.call('HSET', key, 'state', 'delayed')
+      redis.call('ZADD', p .. 'delayed', now + delay, id)
+      delayed = delayed + 1
+    else
+      redis.call('HSET', key, 'state', 'waiting')
+      redis.call('ZADD', p .. 'waiting', score, id)
+      ready = ready + 1
+    end
+    added[i + 1] = 1
+  end
+end
+if ready + delayed > 0 then wake(math.max(1, math.min(ready, 8))) end
+return added
+"""
+)
+
+# ARGV: count, visibility_ms. Promotes due delayed jobs, recovers stalled ones, then claims.
+# Returns {now, next_due_or_-1, recovered, id, type, payload, priority, attempts, enqueued_at,
+# history, ...}.
+CLAIM = (
+    _PRELUDE
+    + """
+local count, vis = tonumber(ARGV[1]), tonumber(ARGV[2])
+local function back_to_waiting(id, set)
+  redis.call('ZREM', p .. set, id)
+  local key = p .. 'job:' .. id
+  local score = redis.call('HGET', key, 'score')
+  if score then
+    redis.call('ZADD', p .. 'waiting', score, id)
+    redis.call('HSET', key, 'state', 'waiting')
+  end
+end
+for _, id in ipairs(redis.call('ZRANGEBYSCORE', p .. 'delayed', '-inf', now, 'LIMIT', 0, 1000)) do
+  back_to_waiting(id, 'delayed')
+end
+local stalled = redis.call('ZRANGEBYSCORE', p .. 'active', '-inf', now, 'LIMIT', 0, 1000)
+for _, id in ipairs(stalled) do
+  back_to_waiting(id, 'active')
+  redis.call('HINCRBY', p .. 'job:' .. id, 'stalls', 1)
+end
+local out = {now, -1, #stalled}
+if count > 0 then
+  local popped = redis.call('ZPOPMIN', p .. 'waiting', count)
+  for i = 1, #popped, 2 do
+    local id = popped[i]
+    local key = p .. 'job:' .. id
+    if redis.call('EXISTS', key) == 1 then
+      local attempts = redis.call('HINCRBY', key, 'attempts', 1)
+      redis.call('HSET', key, 'state', 'active', 'started_at', now)
+      redis.call('ZADD', p .. 'active', now + vis, id)
+      local f = redis.call('HMGET', key, 'type', 'payload', 'priority', 'enqueued_at', 'history')
+      for _, v in ipairs({id, f[1], f[2], f[3], attempts, f[4], f[5]}) do out[#out + 1] = v end
+    end
+  end
+end
+local nxt = redis.call('ZRANGE', p .. 'delayed', 0, 0, 'WITHSCORES')
+if #nxt > 0 then out[2] = tonumber(nxt[2]) end
+return out
+"""
+)
+
+# ARGV: keep_completed, keep_failed, count, then per outcome: id, attempt, kind, delay_ms,
+# error, traceback. An outcome whose attempt is not the job's current one (the job stalled
+# and was claimed again) is ignored. Returns the number of outcomes applied.
+SETTLE = (
+    _PRELUDE
+    + """
+local keep_completed, keep_failed, n = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local applied, retries = 0, 0
+for i = 0, n - 1 do
+  local b = 4 + i * 6
+  local id, attempt, kind = ARGV[b], ARGV[b + 1], ARGV[b + 2]
+  local key = p .. 'job:' .. id
+  if redis.call('HGET', key, 'attempts') == attempt then
+    redis.call('ZREM', p .. 'active', id)
+    redis.call('ZREM', p .. 'waiting', id)
+    applied = applied + 1
+    if kind == 'completed' then
+      redis.call('HSET', key, 'state', 'completed', 'finished_at', now)
+      redis.call('ZADD', p .. 'completed', now, id)
+    else
+      local history = cjson.decode(redis.call('HGET', key, 'history') or '[]')
+      local delay = tonumber(ARGV[b + 3])
+      local entry = {attempt = tonumber(attempt), error = ARGV[b + 4], at = now}
+      if kind == 'retry' then entry.retry_in_ms = delay end
+      history[#history + 1] = entry
+      redis.call('HSET', key, 'history', cjson.encode(history), 'error', ARGV[b + 4],
+        'traceback', ARGV[b + 5], 'finished_at', now)
+      if kind == 'retry' then
+        redis.call('HSET', key, 'state', 'delayed')
+        redis.call('ZADD', p .. 'delayed', now + delay, id)
+        retries = retries + 1
+      else
+        redis.call('HSET', key, 'state', 'failed')
+        redis.call('ZADD', p .. 'failed', now, id)
+      end
+    end
+  end
+end
+if retries > 0 then wake(1) end
+trim('completed', keep_completed)
+trim('failed', keep_failed)
+return applied
+"""
+)
+
+# ARGV: visibility_ms, then pairs id, attempt. Pushes the deadline of jobs still held.
+EXTEND = (
+    _PRELUDE
+    + """
+local vis = tonumber(ARGV[1])
+for i = 2, #ARGV, 2 do
+  local id = ARGV[i]
+  if redis.call('HGET', p .. 'job:' .. id, 'attempts') == ARGV[i + 1] then
+    redis.call('ZADD', p .. 'active', 'XX', now + vis, id)
+  end
+end
+return 1
+"""
+)
+
+# ARGV: pairs id, attempt. Gives claimed jobs back untouched (the claim is not an attempt).
+RELEASE = (
+    _PRELUDE
+    + """
+for i = 1, #ARGV, 2 do
+  local id = ARGV[i]
+  local key = p .. 'job:' .. id
+  if redis.call('HGET', key, 'attempts') == ARGV[i + 1]
+      and redis.call('ZREM', p .. 'active', id) == 1 then
+    redis.call('HINCRBY', key, 'attempts', -1)
+    redis.call('HSET', key, 'state', 'waiting')
+    redis.call('ZADD', p .. 'waiting', redis.call('HGET', key, 'score'), id)
+  end
+end
+wake(1)
+return 1
+"""
+)
+
+# ARGV: ids (empty: every failed job). Failed jobs go back to waiting with fresh attempts.
+RETRY_FAILED = (
+    _PRELUDE
+    + """
+local ids = ARGV
+if #ids == 0 then ids = redis.call('ZRANGE', p .. 'failed', 0, -1) end
+local moved = 0
+for _, id in ipairs(ids) do
+  local key = p .. 'job:' .. id
+  if redis.call('ZREM', p .. 'failed', id) == 1 then
+    redis.call('HSET', key, 'state', 'waiting', 'attempts', 0)
+    redis.call('ZADD', p .. 'waiting', redis.call('HGET', key, 'score'), id)
+    moved = moved + 1
+  end
+end
+if moved > 0 then wake(math.min(moved, 8)) end
+return moved
+"""
+)
+
+# ARGV[1]: id. Removes a job from every set and deletes it.
+REMOVE = (
+    _PRELUDE
+    + """
+local id = ARGV[1]
+for _, set in ipairs({'waiting', 'active', 'delayed', 'failed', 'completed'}) do
+  redis.call('ZREM', p .. set, id)
+end
+return redis.call('DEL', p .. 'job:' .. id)
+"""
+)
+
+# Deletes completed jobs in chunks; returns how many were deleted.
+PURGE_COMPLETED = (
+    _PRELUDE
+    + """
+local total = 0
+while true do
+  local ids = redis.call('ZPOPMIN', p .. 'completed', 1000)
+  if #ids == 0 then break end
+  for i = 1, #ids, 2 do redis.call('DEL', p .. 'job:' .. ids[i]) end
+  total = total + #ids / 2
+end
+return total
+"""
+)

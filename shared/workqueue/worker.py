@@ -1,0 +1,202 @@
+"""The worker: claims jobs in batches, runs them with bounded concurrency, settles in batches.
+
+At-least-once: a job is acknowledged only after its handler returned. A handler that raises
+is retried after an exponential backoff with jitter until its type's max attempts, then
+moved to the failed set with its error, traceback and attempt history. While jobs run, a
+heartbeat extends their visibility every third of the timeout, so only a dead worker's jobs
+are recovered. `stop()` stops taking jobs, waits for the running ones up to the grace
+period, then cancels them (they are retried later: a cancelled attempt is not a failure).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+import traceback
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from shared.logging import bound_context, get_logger
+from shared.storage.pool import backoff_delay
+from shared.workqueue import metrics
+from shared.workqueue.base import Job, Outcome, QueueUnavailable, RetryPolicy, WorkQueue
+
+log = get_logger(__name__)
+
+Handler = Callable[[Job], Awaitable[Any]]
+IDLE_WAIT = 1.0
+
+
+class PermanentError(Exception):
+    """Raised by a handler for a job that can never succeed: no more attempts."""
+
+
+class Worker:
+    def __init__(
+        self,
+        queue: WorkQueue,
+        handlers: dict[str, Handler],
+        *,
+        concurrency: int = 32,
+        retry: dict[str, RetryPolicy] | None = None,
+        default_retry: RetryPolicy | None = None,
+        heartbeat: float = 10.0,
+        shutdown_grace: float = 20.0,
+    ) -> None:
+        self.queue = queue
+        self.handlers = handlers
+        self.concurrency = concurrency
+        self.retry = retry or {}
+        self.default_retry = default_retry or RetryPolicy()
+        self.heartbeat = heartbeat
+        self.shutdown_grace = shutdown_grace
+        self._running: dict[asyncio.Task[None], Job] = {}
+        self._outcomes: list[Outcome] = []
+        self._outcome_ready = asyncio.Event()
+        self._slot_free = asyncio.Event()
+        self._stopping = asyncio.Event()
+        self.processed = 0
+
+    def policy(self, job_type: str) -> RetryPolicy:
+        return self.retry.get(job_type, self.default_retry)
+
+    async def run(self) -> None:
+        """Work until `stop()` (or cancellation); broker outages are waited out."""
+        settler = asyncio.create_task(self._settle_loop(), name="workqueue-settle")
+        beat = asyncio.create_task(self._heartbeat_loop(), name="workqueue-heartbeat")
+        try:
+            await self._claim_loop()
+            await self._drain()
+        finally:
+            beat.cancel()
+            await asyncio.gather(beat, return_exceptions=True)
+            self._stopping.set()
+            self._outcome_ready.set()
+            await asyncio.gather(settler, return_exceptions=True)
+            await self._flush_outcomes(final=True)
+
+    async def stop(self) -> None:
+        """Stop taking jobs; `run()` returns once running jobs finished or the grace passed."""
+        self._stopping.set()
+        self._slot_free.set()
+
+    async def _claim_loop(self) -> None:
+        failures = 0
+        while not self._stopping.is_set():
+            free = self.concurrency - len(self._running)
+            if free <= 0:
+                self._slot_free.clear()
+                await self._slot_free.wait()
+                continue
+            try:
+                jobs = await self.queue.claim(free, IDLE_WAIT)
+                failures = 0
+            except QueueUnavailable as exc:
+                failures += 1
+                metrics.WORKER_RECONNECTS.labels(self.queue.name).inc()
+                delay = backoff_delay(failures, base=0.05, cap=2.0)
+                log.warning("work queue unavailable, retrying", error=str(exc), retry_in=delay)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stopping.wait(), delay)
+                continue
+            if self._stopping.is_set() and jobs:
+                await self.queue.release(jobs)
+                break
+            for job in jobs:
+                task = asyncio.create_task(self._run_job(job))
+                self._running[task] = job
+                task.add_done_callback(self._job_done)
+
+    def _job_done(self, task: asyncio.Task[None]) -> None:
+        self._running.pop(task, None)
+        self._slot_free.set()
+
+    async def _drain(self) -> None:
+        if not self._running:
+            return
+        _, pending = await asyncio.wait(list(self._running), timeout=self.shutdown_grace)
+        if pending:
+            log.warning("cancelling jobs still running after the grace period", jobs=len(pending))
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+
+    async def _run_job(self, job: Job) -> None:
+        queue = self.queue.name
+        if job.attempt == 1:
+            metrics.JOB_WAIT.labels(queue, job.type).observe(
+                max(0.0, time.time() - job.enqueued_at)
+            )
+        policy = self.policy(job.type)
+        started = time.perf_counter()
+        with bound_context(job_id=job.id, job_type=job.type, attempt=job.attempt):
+            try:
+                if job.attempt > policy.max_attempts:
+                    raise PermanentError(f"attempts exhausted ({job.attempt - 1} claims)")
+                handler = self.handlers.get(job.type)
+                if handler is None:
+                    raise PermanentError(f"no handler for job type {job.type!r}")
+                await handler(job)
+            except asyncio.CancelledError:
+                return  # shutdown: the claim expires or is released; not an attempt failure
+            except Exception as exc:
+                self._record_failure(job, exc, policy)
+            else:
+                self._push(Outcome(job, "completed"))
+                metrics.JOBS_PROCESSED.labels(queue, job.type, "completed").inc()
+            finally:
+                metrics.JOB_DURATION.labels(queue, job.type).observe(time.perf_counter() - started)
+                self.processed += 1
+
+    def _record_failure(self, job: Job, exc: Exception, policy: RetryPolicy) -> None:
+        error = f"{type(exc).__name__}: {exc}"
+        trace = "".join(traceback.format_exception(exc))[-8000:]
+        metrics.JOB_FAILURES.labels(job.type, type(exc).__name__).inc()
+        final = isinstance(exc, PermanentError) or job.attempt >= policy.max_attempts
+        if final:
+            log.warning("job failed for good", error=error)
+            self._push(Outcome(job, "failed", error=error, traceback=trace))
+            metrics.JOBS_PROCESSED.labels(self.queue.name, job.type, "failed").inc()
+        else:
+            delay = policy.delay(job.attempt)
+            log.info("job failed, will retry", error=error, retry_in=round(delay, 3))
+            self._push(Outcome(job, "retry", delay=delay, error=error, traceback=trace))
+            metrics.JOBS_PROCESSED.labels(self.queue.name, job.type, "retry").inc()
+
+    def _push(self, outcome: Outcome) -> None:
+        self._outcomes.append(outcome)
+        self._outcome_ready.set()
+
+    async def _settle_loop(self) -> None:
+        """Settle outcomes in batches: everything finished since the last round trip."""
+        while not self._stopping.is_set() or self._running:
+            await self._outcome_ready.wait()
+            self._outcome_ready.clear()
+            await self._flush_outcomes()
+
+    async def _flush_outcomes(self, *, final: bool = False) -> None:
+        failures = 0
+        deadline = time.monotonic() + self.shutdown_grace
+        while self._outcomes:
+            batch, self._outcomes = self._outcomes[:500], self._outcomes[500:]
+            try:
+                await asyncio.shield(self.queue.settle(batch))
+                failures = 0
+            except QueueUnavailable as exc:
+                self._outcomes[:0] = batch
+                failures += 1
+                if final and time.monotonic() > deadline:
+                    log.error("could not settle jobs; they will run again", jobs=len(batch))
+                    return
+                log.warning("could not settle jobs, retrying", error=str(exc))
+                await asyncio.sleep(backoff_delay(failures, base=0.05, cap=2.0))
+
+    async def _heartbeat_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.heartbeat)
+            jobs = list(self._running.values())
+            try:
+                await self.queue.extend(jobs)
+            except QueueUnavailable as exc:
+                log.warning("visibility heartbeat failed", error=str(exc))
