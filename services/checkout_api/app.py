@@ -1,18 +1,24 @@
-"""Wiring of checkout_api; a placeholder until its issue lands (health, readiness, metrics)."""
+"""Wiring of checkout_api: database, routes, OpenAPI, the reward hand-off loops."""
 
 from __future__ import annotations
 
 from aiohttp import web
 
+from services.checkout_api.handoff import use_reward_handoff
+from services.checkout_api.routes import routes
+from services.checkout_api.storage import SCHEMA, SERVICE
 from shared.config import Settings
 from shared.http.app import create_base_app
 from shared.http.lifecycle import use_database
+from shared.http.openapi import add_openapi
 
-SERVICE = "checkout_api"
-SCHEMA = "checkout"
+__all__ = ["SCHEMA", "SERVICE", "create_app"]
 
 
 def create_app(settings: Settings) -> web.Application:
     app = create_base_app(SERVICE, settings)
     use_database(app, settings)
+    app.router.add_routes(routes)
+    add_openapi(app, "checkout_api")
+    use_reward_handoff(app, settings)
     return app

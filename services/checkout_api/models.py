@@ -1,0 +1,145 @@
+"""Request and response bodies: they validate input and generate the OpenAPI document."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+from services.checkout_api.domain import MAX_LINES, MAX_PRICE, MAX_QUANTITY, MAX_TIER, MAX_TOP_UP
+
+# Money and quantities must be JSON integers: 10.5, "10" and true are refused, never rounded.
+Cents = Annotated[int, Field(strict=True, gt=0)]
+Quantity = Annotated[int, Field(strict=True, ge=1, le=MAX_QUANTITY)]
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+
+
+class Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class NewProduct(Body):
+    name: Name
+    price: Annotated[Cents, Field(le=MAX_PRICE)]
+
+
+class Product(BaseModel):
+    id: uuid.UUID
+    name: str
+    price: int
+
+
+class ProductPage(BaseModel):
+    items: list[Product]
+    next_offset: int | None
+
+
+class PageQuery(BaseModel):
+    limit: int = Field(default=50, ge=1, le=200)
+    offset: int = Field(default=0, ge=0, le=1_000_000)
+
+
+class CartItemIn(Body):
+    product_id: uuid.UUID
+    quantity: Quantity = 1
+
+
+class CartLine(BaseModel):
+    product_id: uuid.UUID
+    name: str
+    unit_price: int
+    quantity: int
+    amount: int
+
+
+class Cart(BaseModel):
+    customer_id: uuid.UUID
+    items: list[CartLine]
+    total: int
+
+
+class CheckoutIn(Body):
+    """Optional: buy these items now instead of the cart (the cart is then left as it is)."""
+
+    items: Annotated[list[CartItemIn], Field(min_length=1, max_length=MAX_LINES)] | None = None
+
+
+class CheckoutOut(BaseModel):
+    transaction_id: uuid.UUID
+    total: int
+    balance: int
+    rewards: Literal["pending", "done"]
+
+
+class TopUpIn(Body):
+    customer_id: uuid.UUID
+    amount: Annotated[Cents, Field(le=MAX_TOP_UP)]
+
+
+class TopUpOut(BaseModel):
+    top_up_id: uuid.UUID
+    customer_id: uuid.UUID
+    amount: int
+    balance: int
+
+
+class WalletQuery(BaseModel):
+    limit: int = Field(default=20, ge=1, le=200)
+    before: int | None = Field(default=None, ge=1)
+    customer_id: uuid.UUID | None = None  # admins may read any wallet
+
+
+class LedgerEntry(BaseModel):
+    id: int
+    amount: int
+    kind: str
+    reference: str
+    details: dict[str, object]
+    created_at: datetime
+
+
+class Wallet(BaseModel):
+    customer_id: uuid.UUID
+    balance: int
+    entries: list[LedgerEntry]
+    next_before: int | None
+
+
+class TransactionOut(BaseModel):
+    id: uuid.UUID
+    customer_id: uuid.UUID
+    total: int
+    balance_after: int
+    items: list[CartLine]
+    rewards: Literal["pending", "done"]
+    rewards_done_at: datetime | None
+    created_at: datetime
+
+
+class NewCustomer(Body):
+    name: Name
+    referrer_id: uuid.UUID | None = None
+    tier: Annotated[int, Field(strict=True, ge=0, le=MAX_TIER)] = 0
+
+
+class Customer(BaseModel):
+    id: uuid.UUID
+    name: str
+    referrer_id: uuid.UUID | None
+    level: int
+    tier: int
+
+
+class RewardsQuery(BaseModel):
+    limit: int = Field(default=20, ge=1, le=200)
+    before: int | None = Field(default=None, ge=1)
+
+
+class Rewards(BaseModel):
+    customer_id: uuid.UUID
+    points: int
+    level: int
+    entries: list[LedgerEntry]
+    next_before: int | None
