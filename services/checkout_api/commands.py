@@ -44,14 +44,10 @@ async def require_customer(conn: asyncpg.Connection, customer_id: uuid.UUID) -> 
 async def register_customer(
     conn: asyncpg.Connection, name: str, referrer_id: uuid.UUID | None, tier: int, actor: str
 ) -> uuid.UUID:
-    ancestors: list[uuid.UUID] = []
-    if referrer_id is not None:
-        referrer = await storage.customer(conn, referrer_id)
-        if referrer is None:
-            raise Problem(422, f"referrer {referrer_id} does not exist", title="Unknown referrer")
-        ancestors = domain.ancestors_of_new_member(referrer_id, list(referrer["ancestors"]))
+    if referrer_id is not None and await storage.customer(conn, referrer_id) is None:
+        raise Problem(422, f"referrer {referrer_id} does not exist", title="Unknown referrer")
     customer_id = uuid.uuid4()
-    await storage.insert_customer(conn, customer_id, name, referrer_id, ancestors, tier)
+    await storage.insert_customer(conn, customer_id, name, referrer_id, tier)
     event = make_envelope(
         CustomerRegistered(customer_id=customer_id, name=name, referrer_id=referrer_id, tier=tier),
         type_="CUSTOMER_REGISTERED",

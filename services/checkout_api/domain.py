@@ -48,16 +48,3 @@ def total(lines: list[Line]) -> int:
     if not lines:
         raise EmptyCart()
     return sum(line.amount for line in lines)
-
-
-def ancestors_of_new_member(
-    referrer_id: uuid.UUID, referrer_ancestors: list[uuid.UUID]
-) -> list[uuid.UUID]:
-    """The upline of a customer referred by `referrer_id`, nearest first.
-
-    A referrer must exist before the customer it refers and never changes afterwards, so
-    the tree cannot contain a cycle; the check below guards that invariant all the same.
-    """
-    if referrer_id in referrer_ancestors:
-        raise Problem(409, "the referral tree would contain a cycle", title="Referral cycle")
-    return [referrer_id, *referrer_ancestors]

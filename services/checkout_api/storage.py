@@ -23,8 +23,7 @@ def as_uuid(value: str) -> uuid.UUID | None:
 
 async def customer(conn: asyncpg.Connection, customer_id: uuid.UUID) -> asyncpg.Record | None:
     return await conn.fetchrow(
-        "SELECT id, name, referrer_id, level, tier, ancestors FROM checkout.customers "
-        "WHERE id = $1",
+        "SELECT id, name, referrer_id, level, tier FROM checkout.customers WHERE id = $1",
         customer_id,
     )
 
@@ -34,16 +33,15 @@ async def insert_customer(
     customer_id: uuid.UUID,
     name: str,
     referrer_id: uuid.UUID | None,
-    ancestors: list[uuid.UUID],
     tier: int,
 ) -> None:
+    """Insert a customer; the database derives its upline from the referrer."""
     await conn.execute(
-        """INSERT INTO checkout.customers (id, name, referrer_id, ancestors, tier)
-           VALUES ($1, $2, $3, $4, $5)""",
+        """INSERT INTO checkout.customers (id, name, referrer_id, tier)
+           VALUES ($1, $2, $3, $4)""",
         customer_id,
         name,
         referrer_id,
-        ancestors,
         tier,
     )
 
