@@ -20,13 +20,6 @@ class Settings(BaseSettings):
     amqp_url: str = "amqp://guest:guest@127.0.0.1:5672/"
     work_queue_backend: str = Field(default="redis", pattern="^(redis|amqp)$")
     work_queue_name: str = "rewards"
-    work_queue_concurrency: int = 32
-    work_queue_visibility_timeout: float = 30.0
-    work_queue_max_attempts: int = 5
-    work_queue_backoff_base: float = 1.0
-    work_queue_backoff_cap: float = 300.0
-    work_queue_keep_completed: int = 10_000
-    work_queue_keep_failed: int = 10_000
 
     aws_region: str = "us-east-1"
     aws_access_key_id: str = "test"
@@ -64,11 +57,7 @@ class Settings(BaseSettings):
     reward_worker_port: int = 9103
 
     booking_pending_ttl: float = 86_400.0
-    booking_expiry_interval: float = 5.0
     idempotency_ttl: float = 86_400.0
-    # Checkout: a transaction whose rewards are still pending this many seconds after its
-    # reward job was queued is queued again (the job id de-duplicates), every interval.
-    reward_reconcile_after: float = 300.0
-    reward_reconcile_interval: float = 30.0
     outbox_poll_interval: float = 2.0
     shutdown_grace: float = 20.0
+    booking_expiry_interval: float = 5.0

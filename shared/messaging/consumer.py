@@ -18,9 +18,10 @@ Outcomes of a message:
 
 On shutdown (the task is cancelled, e.g. SIGTERM) the poller stops, handlers get
 `shutdown_grace` seconds to finish, the rest are cancelled and their messages released
-at once; handled messages are deleted before the loop returns. A receive cancelled in
-flight may leave its messages invisible until their visibility timeout ends: delayed,
-never lost.
+at once; handled messages are deleted before the loop returns. A receive already sent may
+finish for up to RECEIVE_GRACE seconds and its messages are released unhandled; only a
+receive still waiting after that is cancelled (SQS then returns nothing to it or, in a rare
+race, hides a message until its visibility timeout ends: delayed, never lost).
 """
 
 from __future__ import annotations
@@ -79,6 +80,9 @@ AGE = Histogram(
 )
 DEPTH = Gauge("sqs_consumer_queue_depth", "Messages in the queue, from SQS", ["queue", "state"])
 
+# How long a shutdown lets a receive already sent finish (it returns at once when messages
+# are waiting; cancelling it then would hide them until their visibility timeout ends).
+RECEIVE_GRACE = 2.0
 # How long the poller waits for more free handler slots before a receive, so that receives
 # ask for ten messages rather than one (fewer round trips).
 RESERVE_LINGER = 0.05
@@ -127,6 +131,8 @@ class SqsConsumer:
         self._healthy.set()
         self._deleter = Deleter(client, queue_url, self.queue)
         self._heartbeat: Heartbeat | None = None
+        self._stopping = False
+        self._receiving = False
         self.visibility_timeout = 30
 
     async def run(self) -> None:
@@ -145,10 +151,21 @@ class SqsConsumer:
             asyncio.create_task(self._poll_depth(), name=f"{self.queue}:depth"),
         ]
         log.info("consuming", queue=self.queue, concurrency=self.concurrency)
+        poller = asyncio.create_task(self._poll(), name=f"{self.queue}:poller")
         try:
-            await self._poll()
+            await asyncio.wait({poller})  # a cancellation of run() does not reach the poller
+            poller.result()
         finally:
+            await self._stop_polling(poller)
             await self._shutdown(helpers)
+
+    async def _stop_polling(self, poller: asyncio.Task[None]) -> None:
+        """Stop the poller; a receive already sent may finish, its messages are released."""
+        self._stopping = True
+        if self._receiving:
+            await asyncio.wait({poller}, timeout=RECEIVE_GRACE)
+        poller.cancel()
+        await asyncio.gather(poller, return_exceptions=True)
 
     async def _read_visibility_timeout(self) -> int:
         attempt = 0
@@ -190,7 +207,7 @@ class SqsConsumer:
 
     async def _poll(self) -> None:
         failures = 0
-        while True:
+        while not self._stopping:
             if not self._healthy.is_set():
                 # A dependency is down: wait for a handler to succeed, probing now and then.
                 with contextlib.suppress(TimeoutError):
@@ -198,6 +215,7 @@ class SqsConsumer:
                         self._healthy.wait(), backoff_delay(failures, base=0.5, cap=5.0) + 0.5
                     )
             taken = await self._reserve()
+            self._receiving = True
             try:
                 response = await self.client.receive_message(
                     QueueUrl=self.queue_url,
@@ -211,14 +229,22 @@ class SqsConsumer:
                 raise
             except Exception as exc:
                 self._free(taken)
+                self._receiving = False
                 POLL_ERRORS.labels(self.queue).inc()
                 delay = backoff_delay(failures, base=0.5, cap=20.0)
                 failures += 1
                 log.warning("receive failed", queue=self.queue, error=repr(exc), retry_in=delay)
                 await asyncio.sleep(delay)
                 continue
+            self._receiving = False
             failures = 0
             messages = response.get("Messages", [])
+            if self._stopping:
+                self._free(taken)
+                await release(
+                    self.client, self.queue_url, [self._in_flight(m) for m in messages], 0
+                )
+                return
             self._free(taken - len(messages))
             for raw in messages:
                 self._start(self._in_flight(raw))
