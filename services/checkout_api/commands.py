@@ -42,11 +42,17 @@ async def require_customer(conn: asyncpg.Connection, customer_id: uuid.UUID) -> 
 
 
 async def register_customer(
-    conn: asyncpg.Connection, name: str, referrer_id: uuid.UUID | None, tier: int, actor: str
+    conn: asyncpg.Connection,
+    name: str,
+    referrer_id: uuid.UUID | None,
+    tier: int,
+    actor: str,
+    *,
+    customer_id: uuid.UUID | None = None,
 ) -> uuid.UUID:
     if referrer_id is not None and await storage.customer(conn, referrer_id) is None:
         raise Problem(422, f"referrer {referrer_id} does not exist", title="Unknown referrer")
-    customer_id = uuid.uuid4()
+    customer_id = customer_id or uuid.uuid4()
     await storage.insert_customer(conn, customer_id, name, referrer_id, tier)
     event = make_envelope(
         CustomerRegistered(customer_id=customer_id, name=name, referrer_id=referrer_id, tier=tier),
@@ -58,8 +64,15 @@ async def register_customer(
     return customer_id
 
 
-async def add_product(conn: asyncpg.Connection, name: str, price: int, actor: str) -> uuid.UUID:
-    product_id = uuid.uuid4()
+async def add_product(
+    conn: asyncpg.Connection,
+    name: str,
+    price: int,
+    actor: str,
+    *,
+    product_id: uuid.UUID | None = None,
+) -> uuid.UUID:
+    product_id = product_id or uuid.uuid4()
     await storage.insert_product(conn, product_id, name, price)
     event = make_envelope(
         ProductAdded(product_id=product_id, name=name, price=price),
