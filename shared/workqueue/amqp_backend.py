@@ -66,6 +66,7 @@ class AmqpWorkQueue:
         self._queues: dict[str, AbstractQueue] = {}
         self._buffer: asyncio.Queue[AbstractIncomingMessage] = asyncio.Queue()
         self._consumer_tag: str | None = None
+        self._consume_queue: AbstractQueue | None = None
         self._lock = asyncio.Lock()
 
     async def _ensure(self) -> AbstractChannel:
@@ -178,9 +179,20 @@ class AmqpWorkQueue:
             await self._consume_channel.set_qos(prefetch_count=prefetch)
             queue = await self._consume_channel.get_queue(self.main, ensure=False)
             self._consumer_tag = await queue.consume(self._buffer.put)
+            self._consume_queue = queue
         except CONNECTION_ERRORS as exc:
             self._consumer_tag = None
             raise QueueUnavailable(f"amqp: {exc!r}") from exc
+
+    async def stop_claiming(self) -> None:
+        if self._consumer_tag is not None and self._consume_queue is not None:
+            with contextlib.suppress(*CONNECTION_ERRORS):
+                await self._consume_queue.cancel(self._consumer_tag)
+            self._consumer_tag = None
+        while not self._buffer.empty():
+            message = self._buffer.get_nowait()
+            with contextlib.suppress(*CONNECTION_ERRORS):
+                await message.nack(requeue=True)
 
     async def settle(self, outcomes: list[Outcome]) -> None:
         moves = []

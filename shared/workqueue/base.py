@@ -114,6 +114,10 @@ class WorkQueue(Protocol):
         """Give claimed but unstarted jobs back (graceful shutdown)."""
         ...
 
+    async def stop_claiming(self) -> None:
+        """Stop receiving jobs and give back any the broker pushed ahead (graceful shutdown)."""
+        ...
+
     async def failed(self, start: int = 0, count: int = 50) -> list[dict[str, Any]]:
         """Failed jobs, newest first."""
         ...

@@ -154,6 +154,9 @@ class RedisWorkQueue:
         if jobs:
             await self._run("RELEASE", _pairs(jobs))
 
+    async def stop_claiming(self) -> None:
+        """Nothing to do: Redis never pushes jobs ahead of a claim."""
+
     async def status(self) -> dict[str, int | None]:
         states = ("waiting", "active", "delayed", "failed", "completed")
         try:

@@ -67,6 +67,8 @@ class Worker:
         beat = asyncio.create_task(self._heartbeat_loop(), name="workqueue-heartbeat")
         try:
             await self._claim_loop()
+            with contextlib.suppress(QueueUnavailable):
+                await self.queue.stop_claiming()
             await self._drain()
         finally:
             beat.cancel()
