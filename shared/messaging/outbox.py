@@ -140,8 +140,12 @@ class OutboxRelay:
                 f"""SELECT id, destination, message_id, message_type, body, attributes, attempts
                     FROM {self.schema}.outbox
                     WHERE sent_at IS NULL AND available_at <= now()
+                      AND destination = ANY($2::text[])
                     ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED""",
                 self.batch_size,
+                # Two processes may relay one schema's outbox (checkout_api the reward jobs,
+                # reward_worker the reward notices): each claims only what it can publish.
+                list(self.publishers),
             )
             if not rows:
                 return 0
