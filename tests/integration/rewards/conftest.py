@@ -1,0 +1,67 @@
+"""Checkout rows for reward tests, written straight into checkout's tables."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+import asyncpg
+
+from shared.events.checkout import CheckoutCompleted
+from shared.events.envelope import make_envelope
+
+
+@dataclass(frozen=True)
+class Chain:
+    """A referral chain: members[0] is the root, members[-1] the buyer at the bottom."""
+
+    members: list[uuid.UUID]
+
+    @property
+    def buyer(self) -> uuid.UUID:
+        return self.members[-1]
+
+    def upline(self, customer: uuid.UUID) -> list[uuid.UUID]:
+        """Nearest first."""
+        index = self.members.index(customer)
+        return list(reversed(self.members[:index]))
+
+
+async def create_chain(conn: asyncpg.Connection, length: int, prefix: str = "m") -> Chain:
+    rows = []
+    members: list[uuid.UUID] = []
+    for i in range(length):
+        member = uuid.uuid4()
+        ancestors = list(reversed(members))
+        referrer = ancestors[0] if ancestors else None
+        rows.append((member, f"{prefix}{i}", referrer, ancestors))
+        members.append(member)
+    await conn.executemany(
+        """INSERT INTO checkout.customers (id, name, referrer_id, ancestors)
+           VALUES ($1, $2, $3, $4::uuid[])""",
+        rows,
+    )
+    return Chain(members)
+
+
+async def create_transactions(
+    conn: asyncpg.Connection, purchases: list[tuple[uuid.UUID, int]]
+) -> list[uuid.UUID]:
+    """One pending transaction per (buyer, total); returns their ids in order."""
+    ids = [uuid.uuid4() for _ in purchases]
+    await conn.copy_records_to_table(
+        "transactions",
+        schema_name="checkout",
+        columns=["id", "customer_id", "total", "balance_after"],
+        records=[(tx, buyer, total, 0) for tx, (buyer, total) in zip(ids, purchases, strict=True)],
+    )
+    return ids
+
+
+def reward_job(transaction_id: uuid.UUID, buyer: uuid.UUID, total: int) -> dict[str, object]:
+    """The CHECKOUT_COMPLETED envelope that checkout_api queues, as the job's payload."""
+    payload = CheckoutCompleted(transaction_id=transaction_id, customer_id=str(buyer), total=total)
+    envelope = make_envelope(
+        payload, type_="CHECKOUT_COMPLETED", source="checkout_api", subject=str(transaction_id)
+    )
+    return envelope.model_dump(mode="json")
