@@ -93,7 +93,8 @@ async def test_thousand_notices_each_delivered_twice_are_each_recorded_once(
 
     async with serve(create_app(consumer_settings(settings, queue.url))):
         assert await queue.feed_twice(events) == 2000
-        await eventually(queue.empty, timeout=60, interval=0.2, what="queue drained")
+        await eventually(lambda: _all_deleted(queue), timeout=60, what="all deleted")
+        assert await queue.empty()
 
     assert await processed(db, "notifications", CONSUMER, [e.id for e in events]) == 1000
     async with db.acquire() as conn:
@@ -216,3 +217,7 @@ async def _items(client: Any, path: str, headers: dict[str, str], n: int) -> boo
 async def _channels(client: Any, user: str, headers: dict[str, str], expected: Any) -> bool:
     response = await client.get(f"/users/{user}/notifications", headers=headers)
     return bool((await response.json())["items"][0]["channels"] == expected)
+
+
+async def _all_deleted(queue: Any) -> bool:
+    return bool(queue.deleted() == 2000)

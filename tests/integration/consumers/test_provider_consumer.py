@@ -41,7 +41,8 @@ async def test_thousand_requests_each_delivered_twice_are_each_handled_once(
 
     async with serve(create_app(consumer_settings(settings, queue.url))):
         assert await queue.feed_twice(events) == 2000
-        await eventually(queue.empty, timeout=60, interval=0.2, what="queue drained")
+        await eventually(lambda: _all_deleted(queue), timeout=60, what="all deleted")
+        assert await queue.empty()
 
     assert await processed(db, "provider_inbox", CONSUMER, ids) == 1000
     async with db.acquire() as conn:
@@ -120,3 +121,7 @@ async def test_inbox_shows_pending_requests_and_drops_cancelled_and_expired_ones
 
 async def _has(client: Any, inbox_ids: Any, expected: set[str]) -> bool:
     return await inbox_ids(client) == expected
+
+
+async def _all_deleted(queue: Any) -> bool:
+    return bool(queue.deleted() == 2000)
