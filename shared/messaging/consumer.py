@@ -38,6 +38,7 @@ from pydantic import ValidationError
 
 from shared.config import Settings
 from shared.events.envelope import Envelope
+from shared.http.app import add_readiness_check
 from shared.http.lifecycle import run_in_background
 from shared.logging import bound_context, get_logger
 from shared.messaging.sqs import sqs_client
@@ -291,7 +292,13 @@ class SqsConsumer:
 
     async def _handle(self, message: InFlight) -> None:
         # On cancellation the message stays in `inflight`; the shutdown releases it.
-        ok = await self._process(message)
+        try:
+            ok = await self._process(message)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # a bug outside the handler: never keep the message forever
+            log.exception("message processing crashed", error=repr(exc))
+            ok = False
         heartbeat = self._heartbeat
         assert heartbeat is not None
         async with heartbeat.lock:  # the heartbeat never extends a message being deleted
@@ -404,8 +411,12 @@ def use_consumer(
     queue_url: str,
     routes: Callable[[web.Application], Routes],
 ) -> None:
-    """Consume `queue_url` for the application's life with handlers built by `routes(app)`."""
+    """Consume `queue_url` for the application's life with handlers built by `routes(app)`.
+
+    /readyz gains an `sqs` check (the queue answers) and the loop's own liveness check.
+    """
     concurrency = settings.consumer_concurrency
+    opened: dict[str, Any] = {}
 
     async def loop(app: web.Application) -> None:
         async with sqs_client(
@@ -413,6 +424,7 @@ def use_consumer(
             max_pool_connections=concurrency + 5,  # poller, heartbeat, deleter, depth, spare
             read_timeout=settings.consumer_wait_time + 10,
         ) as client:
+            opened["client"] = client
             consumer = SqsConsumer(
                 client,
                 queue_url,
@@ -423,6 +435,16 @@ def use_consumer(
                 shutdown_grace=settings.shutdown_grace,
                 depth_interval=settings.consumer_queue_depth_interval,
             )
-            await consumer.run()
+            try:
+                await consumer.run()
+            finally:
+                opened.clear()
+
+    async def queue_answers() -> None:
+        client = opened.get("client")
+        if client is None:
+            raise RuntimeError("the SQS client is not open")
+        await client.get_queue_url(QueueName=queue_name(queue_url))
 
     run_in_background(app, name, loop, stop_timeout=settings.shutdown_grace + 15)
+    add_readiness_check(app, "sqs", queue_answers)

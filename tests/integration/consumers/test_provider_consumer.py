@@ -118,6 +118,14 @@ async def test_inbox_shows_pending_requests_and_drops_cancelled_and_expired_ones
         response = await client.get(path, headers=admin)
         assert [item["booking_id"] for item in (await response.json())["items"]] == [str(kept)]
 
+        ready = await client.get("/readyz")
+        assert ready.status == 200
+        assert set((await ready.json())["checks"]) >= {"postgres", "sqs", "loop:booking-requests"}
+        metrics = await (await client.get("/metrics")).text()
+        queue_name = queue.url.rsplit("/", 1)[-1]
+        handled = f'sqs_consumer_handled_total{{event_type="BOOKING_CREATED",queue="{queue_name}"}}'
+        assert f"{handled} 4.0" in metrics
+
 
 async def _has(client: Any, inbox_ids: Any, expected: set[str]) -> bool:
     return await inbox_ids(client) == expected
