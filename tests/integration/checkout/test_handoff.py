@@ -189,3 +189,28 @@ async def test_the_reconciler_does_not_duplicate_a_job_still_waiting_in_the_outb
             )
             == 2
         )
+
+
+async def test_with_rabbitmq_down_checkouts_succeed_and_their_jobs_follow(
+    settings: Settings, db: Database
+) -> None:
+    real = urlsplit(settings.amqp_url)
+    proxy = await TcpProxy(real.hostname or "127.0.0.1", real.port or 5672).start()
+    await proxy.down()
+    netloc = real.netloc.rsplit(":", 1)[0] if real.port else real.netloc
+    via_proxy = urlunsplit(real._replace(netloc=f"{netloc}:{proxy.port}"))
+    test_settings = checkout_settings(settings, work_queue_backend="amqp", amqp_url=via_proxy)
+    direct = test_settings.model_copy(update={"amqp_url": settings.amqp_url})
+    app = create_app(test_settings)
+    try:
+        async with serve(app) as client, open_work_queue(direct) as queue:
+            await app[DATABASE].wait_ready(timeout=10)
+            ids = await _buy(Api(client, test_settings), 50)
+            assert not await _outbox_drained(db, ids), "the jobs wait while the broker is down"
+            await proxy.up()
+            await eventually(lambda: _outbox_drained(db, ids), timeout=60, what="jobs relayed")
+            status = await queue.status()
+            assert (status["waiting"] or 0) >= 50
+            await queue.delete_everything()  # type: ignore[attr-defined]
+    finally:
+        await proxy.close()
