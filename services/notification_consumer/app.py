@@ -12,7 +12,7 @@ from shared.config import Settings
 from shared.http.app import create_base_app
 from shared.http.lifecycle import use_database
 from shared.http.openapi import add_openapi
-from shared.messaging.consumer import use_consumer
+from shared.messaging.consumer_app import use_consumer
 from shared.messaging.notifications import Templates, use_notifications
 
 __all__ = ["SCHEMA", "SERVICE", "create_app"]

@@ -32,16 +32,22 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
-from aiohttp import web
-from prometheus_client import Counter, Gauge, Histogram
 from pydantic import ValidationError
 
-from shared.config import Settings
 from shared.events.envelope import Envelope
-from shared.http.app import add_readiness_check
-from shared.http.lifecycle import run_in_background
 from shared.logging import bound_context, get_logger
-from shared.messaging.sqs import sqs_client
+from shared.messaging.consumer_metrics import (
+    AGE,
+    FAILED,
+    HANDLED,
+    IN_FLIGHT,
+    LATENCY,
+    POLL_ERRORS,
+    RECEIVED,
+    RETRIED,
+    TRANSIENT,
+    poll_depth,
+)
 from shared.messaging.visibility import Deleter, Heartbeat, InFlight, release
 from shared.storage.pool import backoff_delay, is_unavailable
 
@@ -50,49 +56,12 @@ log = get_logger(__name__)
 Handler = Callable[[Envelope], Awaitable[None]]
 Routes = Mapping[str, Handler]
 
-RECEIVED = Counter("sqs_consumer_received_total", "Messages received", ["queue"])
-RETRIED = Counter(
-    "sqs_consumer_retried_total", "Messages received again (receive count above 1)", ["queue"]
-)
-HANDLED = Counter("sqs_consumer_handled_total", "Messages handled", ["queue", "event_type"])
-FAILED = Counter(
-    "sqs_consumer_failed_total",
-    "Messages released after a failure (left to the redrive policy)",
-    ["queue", "event_type", "reason"],
-)
-TRANSIENT = Counter(
-    "sqs_consumer_transient_retries_total",
-    "Handler retries in place while the database is unreachable",
-    ["queue"],
-)
-POLL_ERRORS = Counter("sqs_consumer_poll_errors_total", "Failed receive calls", ["queue"])
-IN_FLIGHT = Gauge("sqs_consumer_in_flight", "Messages being handled", ["queue"])
-LATENCY = Histogram(
-    "sqs_consumer_handler_seconds",
-    "Handler latency",
-    ["queue", "event_type"],
-    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
-)
-AGE = Histogram(
-    "sqs_consumer_message_age_seconds",
-    "Age of a message when it is received",
-    ["queue"],
-    buckets=(0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 300, 900, 3600, 14400, 86400),
-)
-DEPTH = Gauge("sqs_consumer_queue_depth", "Messages in the queue, from SQS", ["queue", "state"])
-
 # How long a shutdown lets a receive already sent finish (it returns at once when messages
 # are waiting; cancelling it then would hide them until their visibility timeout ends).
 RECEIVE_GRACE = 2.0
 # How long the poller waits for more free handler slots before a receive, so that receives
 # ask for ten messages rather than one (fewer round trips).
 RESERVE_LINGER = 0.05
-
-DEPTH_ATTRIBUTES = {
-    "ApproximateNumberOfMessages": "visible",
-    "ApproximateNumberOfMessagesNotVisible": "in_flight",
-    "ApproximateNumberOfMessagesDelayed": "delayed",
-}
 
 
 def queue_name(queue_url: str) -> str:
@@ -149,7 +118,10 @@ class SqsConsumer:
         helpers = [
             asyncio.create_task(self._heartbeat.run(), name=f"{self.queue}:heartbeat"),
             asyncio.create_task(self._deleter.run(), name=f"{self.queue}:deleter"),
-            asyncio.create_task(self._poll_depth(), name=f"{self.queue}:depth"),
+            asyncio.create_task(
+                poll_depth(self.client, self.queue_url, self.queue, self.depth_interval),
+                name=f"{self.queue}:depth",
+            ),
         ]
         log.info("consuming", queue=self.queue, concurrency=self.concurrency)
         poller = asyncio.create_task(self._poll(), name=f"{self.queue}:poller")
@@ -361,22 +333,6 @@ class SqsConsumer:
         log.error("message not handled; left to the redrive policy", reason=reason, detail=detail)
         return False
 
-    async def _poll_depth(self) -> None:
-        while True:
-            try:
-                response = await self.client.get_queue_attributes(
-                    QueueUrl=self.queue_url, AttributeNames=list(DEPTH_ATTRIBUTES)
-                )
-                for name, state in DEPTH_ATTRIBUTES.items():
-                    value = response.get("Attributes", {}).get(name)
-                    if value is not None:
-                        DEPTH.labels(self.queue, state).set(int(value))
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                log.warning("queue depth unavailable", error=repr(exc))
-            await asyncio.sleep(self.depth_interval)
-
     async def _shutdown(self, helpers: list[asyncio.Task[None]]) -> None:
         """Let handlers finish within the grace period, release the rest, flush deletes."""
         pending: set[asyncio.Task[None]] = set()
@@ -401,50 +357,3 @@ class SqsConsumer:
         await asyncio.gather(deleter, return_exceptions=True)
         IN_FLIGHT.labels(self.queue).set(0)
         log.info("consumer stopped", queue=self.queue, released=len(unfinished))
-
-
-def use_consumer(
-    app: web.Application,
-    settings: Settings,
-    *,
-    name: str,
-    queue_url: str,
-    routes: Callable[[web.Application], Routes],
-) -> None:
-    """Consume `queue_url` for the application's life with handlers built by `routes(app)`.
-
-    /readyz gains an `sqs` check (the queue answers) and the loop's own liveness check.
-    """
-    concurrency = settings.consumer_concurrency
-    opened: dict[str, Any] = {}
-
-    async def loop(app: web.Application) -> None:
-        async with sqs_client(
-            settings,
-            max_pool_connections=concurrency + 5,  # poller, heartbeat, deleter, depth, spare
-            read_timeout=settings.consumer_wait_time + 10,
-        ) as client:
-            opened["client"] = client
-            consumer = SqsConsumer(
-                client,
-                queue_url,
-                routes(app),
-                concurrency=concurrency,
-                wait_time=settings.consumer_wait_time,
-                retry_base=settings.consumer_retry_base,
-                shutdown_grace=settings.shutdown_grace,
-                depth_interval=settings.consumer_queue_depth_interval,
-            )
-            try:
-                await consumer.run()
-            finally:
-                opened.clear()
-
-    async def queue_answers() -> None:
-        client = opened.get("client")
-        if client is None:
-            raise RuntimeError("the SQS client is not open")
-        await client.get_queue_url(QueueName=queue_name(queue_url))
-
-    run_in_background(app, name, loop, stop_timeout=settings.shutdown_grace + 15)
-    add_readiness_check(app, "sqs", queue_answers)
