@@ -170,7 +170,7 @@ async def _checkout_body(request: web.Request) -> CheckoutIn:
     body=CheckoutIn,
     response=CheckoutOut,
     status=201,
-    idempotent=True,
+    idempotent="required",
     errors=(402, 404, 409),
 )
 async def checkout(request: web.Request) -> web.Response:

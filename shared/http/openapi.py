@@ -10,7 +10,7 @@ import html
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from aiohttp import web
 from pydantic import BaseModel
@@ -38,7 +38,7 @@ class Operation:
     response: type[BaseModel] | None = None
     status: int = 200
     auth: bool = True
-    idempotent: bool = False
+    idempotent: bool | Literal["required"] = False
     errors: tuple[int, ...] = ()
 
 
@@ -104,7 +104,7 @@ def _operation(
             {
                 "name": "Idempotency-Key",
                 "in": "header",
-                "required": False,
+                "required": op.idempotent == "required",
                 "schema": {"type": "string", "maxLength": 255},
             }
         )

@@ -1,6 +1,6 @@
 """Measure two referral-tree representations for the upline query (not a test).
 
-    python -m tests.integration.checkout.bench_referral_tree [nodes]
+    python -m tests.bench.referral_tree [nodes]
 
 Builds, in a throwaway database, the same tree twice: (a) an `ancestors uuid[]` column
 (what checkout uses) and (b) a plain `referrer_id` walked by a recursive CTE. The tree is
