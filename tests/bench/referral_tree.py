@@ -3,7 +3,7 @@
     python -m tests.bench.referral_tree [nodes]
 
 Builds, in a throwaway database, the same tree twice: (a) an `ancestors uuid[]` column
-(what checkout uses) and (b) a plain `referrer_id` walked by a recursive CTE. The tree is
+and (b) a plain `referrer_id` walked by a recursive CTE (what checkout uses). The tree is
 random (each member referred by one of the recent members) plus a 1,000-deep chain.
 Reports build time and the latency of `upline(customer, depth)` for depths 10 and 50.
 """
