@@ -54,6 +54,7 @@ from shared.storage.pool import backoff_delay, is_unavailable
 log = get_logger(__name__)
 
 Handler = Callable[[Envelope], Awaitable[None]]
+ATTRIBUTE_OF = {"correlation_id": "correlationId", "traceparent": "traceparent"}
 Routes = Mapping[str, Handler]
 
 # How long a shutdown lets a receive already sent finish (it returns at once when messages
@@ -300,7 +301,17 @@ class SqsConsumer:
                 envelope = Envelope.model_validate_json(message.body)
             except ValidationError as exc:
                 return self._failed(event_type, "malformed", f"body is not an envelope: {exc}")
-            with bound_context(event_id=str(envelope.id)):
+            # The envelope carries the same context when a publisher left the attributes out.
+            fallback = {
+                "correlation_id": envelope.correlationid,
+                "traceparent": envelope.traceparent,
+            }
+            missing = {
+                key: value
+                for key, value in fallback.items()
+                if not message.attributes.get(ATTRIBUTE_OF[key])
+            }
+            with bound_context(event_id=str(envelope.id), **missing):
                 return await self._call(handler, envelope, event_type)
 
     async def _call(self, handler: Handler, envelope: Envelope, event_type: str) -> bool:

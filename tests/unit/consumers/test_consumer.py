@@ -10,6 +10,7 @@ from botocore.exceptions import ClientError
 
 from shared.errors import ServiceUnavailable
 from shared.events.envelope import Envelope
+from shared.logging import current_context
 from shared.messaging.consumer import SqsConsumer
 from tests.support.wait import eventually
 
@@ -118,3 +119,28 @@ async def test_receive_errors_back_off_and_polling_goes_on() -> None:
     await run_until(consumer, lambda: queue.deleted == ["h0"])
     assert queue.receives >= 3
     assert len(handled) == 1
+
+
+async def test_log_lines_of_a_handler_carry_the_message_correlation_id_and_traceparent() -> None:
+    envelope = Envelope(
+        type="THING_HAPPENED",
+        source="t",
+        subject="s",
+        data={},
+        correlationid="from-the-envelope",
+        traceparent="00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+    )
+    queue = FakeQueue([("THING_HAPPENED", envelope.model_dump_json())])
+    queue.pending[0]["MessageAttributes"]["correlationId"] = {"StringValue": "from-the-message"}
+    seen: list[dict[str, Any]] = []
+
+    async def handle(envelope: Envelope) -> None:
+        seen.append(current_context())
+
+    consumer = SqsConsumer(queue, "url/q", {"THING_HAPPENED": handle})
+    await run_until(consumer, lambda: queue.deleted == ["h0"])
+    (context,) = seen
+    assert context["correlation_id"] == "from-the-message"
+    assert context["traceparent"] == envelope.traceparent  # the attribute was missing
+    assert context["event_id"] == str(envelope.id)
+    assert context["message_id"] == "m0"
