@@ -20,6 +20,18 @@ class Settings(BaseSettings):
     amqp_url: str = "amqp://guest:guest@127.0.0.1:5672/"
     work_queue_backend: str = Field(default="redis", pattern="^(redis|amqp)$")
     work_queue_name: str = "rewards"
+    work_queue_concurrency: int = 32
+    work_queue_visibility_timeout: float = 30.0
+    work_queue_max_attempts: int = 5
+    work_queue_backoff_base: float = 1.0
+    work_queue_backoff_cap: float = 300.0
+    work_queue_keep_completed: int = 10_000
+    work_queue_keep_failed: int = 10_000
+    # Reward rules: percent of the checkout total per upline depth (1 = direct referrer),
+    # point totals that reach levels 2, 3, ..., and each level's rate in percent (1 first).
+    reward_percentages: list[float] = [10.0, 5.0, 3.0, 2.0, 1.0]
+    reward_level_thresholds: list[int] = [1_000, 5_000, 20_000]
+    reward_level_rates: list[int] = [100, 110, 125, 150]
 
     aws_region: str = "us-east-1"
     aws_access_key_id: str = "test"
