@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell sha1sum requirements.lock | cut -c1-12)
 
 .PHONY: help install services system-deps run test test-unit lint fmt migrate \
-        provision-queues seed token bench export-events clean
+        provision-queues seed token bench export-events replay clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
@@ -53,6 +53,9 @@ seed: install services  ## load demo data
 
 token: install  ## mint a local JWT: make token SUB=alice ROLE=user
 	@$(PY) -m tools token $(SUB) $(ROLE)
+
+replay: install services  ## rebuild the booking read models from the events
+	$(PY) -m services.booking_api.replay
 
 export-events: install  ## write event JSON Schemas to docs/events/
 	$(PY) -m tools export-events
