@@ -41,34 +41,40 @@ async def distribute(
     Returns None when the checkout's rewards were done already (a job run twice credits once).
     """
     checkout = CheckoutCompleted.model_validate(envelope.data)
-    if not await storage.claim_rewards(conn, checkout.transaction_id):
-        return None
     buyer = uuid.UUID(checkout.customer_id)
-    credits = []
-    for member, depth, level in await storage.upline(conn, buyer, rules.max_depth):
+    upline = await storage.claim_rewards(conn, checkout.transaction_id, buyer, rules.max_depth)
+    if upline is None:
+        return None
+    credits: list[RewardCredit] = []
+    postings: list[ledger.Posting] = []
+    levels: dict[str, int] = {}
+    for member, depth, level in upline:
         points = rules.points(checkout.total, depth, level)
         if points <= 0:
             continue
-        total_points = await ledger.post(
-            conn,
-            storage.SCHEMA,
-            ledger.POINTS,
-            str(member),
-            points,
-            kind="reward_credit",
-            reference=f"{checkout.transaction_id}:{depth}",
-            details={
-                "transaction_id": str(checkout.transaction_id),
-                "buyer_id": checkout.customer_id,
-                "depth": depth,
-                "level": level,
-                "rate": rules.rate(level),
-            },
-        )
-        if total_points is None:
-            continue  # posted by an earlier run of this very checkout
         credits.append(RewardCredit(customer_id=str(member), depth=depth, points=points))
-        await _upgrade(conn, rules, member, total_points, envelope)
+        levels[str(member)] = level
+        postings.append(
+            ledger.Posting(
+                ledger.POINTS,
+                str(member),
+                points,
+                kind="reward_credit",
+                reference=f"{checkout.transaction_id}:{depth}",
+                details={
+                    "transaction_id": str(checkout.transaction_id),
+                    "buyer_id": checkout.customer_id,
+                    "depth": depth,
+                    "level": level,
+                    "rate": rules.rate(level),
+                },
+            )
+        )
+    balances = await ledger.post_many(conn, storage.SCHEMA, postings)
+    # Sorted like the accounts, so concurrent jobs lock customers in one order too.
+    for (_, member), total_points in sorted(balances.items()):
+        if rules.level_for(total_points) > levels[member]:
+            await _upgrade(conn, rules, uuid.UUID(member), total_points, envelope)
     event = RewardsDistributed(
         transaction_id=checkout.transaction_id,
         buyer_id=checkout.customer_id,

@@ -9,28 +9,35 @@ import asyncpg
 SCHEMA = "checkout"
 
 
-async def claim_rewards(conn: asyncpg.Connection, transaction_id: uuid.UUID) -> bool:
-    """Mark a checkout's rewards done; False when they were done already (or no such row)."""
-    row = await conn.fetchval(
-        """UPDATE checkout.transactions SET rewards_status = 'done', rewards_done_at = now()
-           WHERE id = $1 AND rewards_status = 'pending' RETURNING id""",
-        transaction_id,
-    )
-    return row is not None
+async def claim_rewards(
+    conn: asyncpg.Connection, transaction_id: uuid.UUID, customer_id: uuid.UUID, max_depth: int
+) -> list[tuple[uuid.UUID, int, int]] | None:
+    """Mark a checkout's rewards done and read the buyer's upline, in one round trip.
 
-
-async def upline(
-    conn: asyncpg.Connection, customer_id: uuid.UUID, max_depth: int
-) -> list[tuple[uuid.UUID, int, int]]:
-    """(member, depth, level) of the upline, nearest first."""
+    Returns (member, depth, level) of the upline, nearest first, or None when the rewards
+    were done already (or there is no such checkout): the caller must then do nothing.
+    """
     rows = await conn.fetch(
-        """SELECT u.customer_id, u.depth, c.level
-           FROM checkout.upline($1, $2) u JOIN checkout.customers c ON c.id = u.customer_id
+        """WITH claimed AS (
+               UPDATE checkout.transactions
+               SET rewards_status = 'done', rewards_done_at = now()
+               WHERE id = $1 AND rewards_status = 'pending' RETURNING id)
+           SELECT u.customer_id, u.depth, c.level
+           FROM claimed
+           LEFT JOIN checkout.upline($2, $3) u ON true
+           LEFT JOIN checkout.customers c ON c.id = u.customer_id
            ORDER BY u.depth""",
+        transaction_id,
         customer_id,
         max_depth,
     )
-    return [(row["customer_id"], row["depth"], row["level"]) for row in rows]
+    if not rows:
+        return None
+    return [
+        (row["customer_id"], row["depth"], row["level"])
+        for row in rows
+        if row["customer_id"] is not None
+    ]
 
 
 async def raise_level(conn: asyncpg.Connection, member: uuid.UUID, level: int) -> int | None:

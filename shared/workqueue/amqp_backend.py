@@ -10,7 +10,7 @@ Queues, all durable:
     wq.<name>.failed     the dead-letter set, capped at keep_failed (oldest dropped)
 
 A job held by a worker whose connection dies is redelivered by the broker (no visibility
-timeout needed). The robust connection reconnects and re-subscribes by itself. RabbitMQ
+timeout needed). After an outage the next call reconnects and re-subscribes. RabbitMQ
 keeps no record of finished jobs, so `completed` and `active` are not counted here and
 job ids do not de-duplicate enqueues (the handler must be idempotent; ours is).
 """
@@ -28,9 +28,9 @@ import aio_pika
 import aiormq
 from aio_pika.abc import (
     AbstractChannel,
+    AbstractConnection,
     AbstractIncomingMessage,
     AbstractQueue,
-    AbstractRobustConnection,
 )
 
 from shared.workqueue.base import Job, NewJob, Outcome, QueueUnavailable
@@ -38,10 +38,10 @@ from shared.workqueue.base import Job, NewJob, Outcome, QueueUnavailable
 DELAY_BUCKETS = 28  # up to 2^27 ms, about 37 hours
 AMQP_MAX_PRIORITY = 9
 CONNECTION_ERRORS = (
-    aiormq.exceptions.AMQPConnectionError,
-    aiormq.exceptions.ChannelInvalidStateError,
-    aio_pika.exceptions.ChannelClosed,
+    aiormq.exceptions.AMQPError,
+    aio_pika.exceptions.AMQPException,
     ConnectionError,
+    RuntimeError,  # aio-pika's "connection closed" on a channel of a dead connection
     OSError,
     asyncio.TimeoutError,
 )
@@ -60,7 +60,7 @@ class AmqpWorkQueue:
         self.main = f"wq.{name}"
         self.failed_queue = f"wq.{name}.failed"
         self.keep_failed = keep_failed
-        self._connection: AbstractRobustConnection | None = None
+        self._connection: AbstractConnection | None = None
         self._channel: AbstractChannel | None = None
         self._consume_channel: AbstractChannel | None = None
         self._queues: dict[str, AbstractQueue] = {}
@@ -70,19 +70,34 @@ class AmqpWorkQueue:
         self._lock = asyncio.Lock()
 
     async def _ensure(self) -> AbstractChannel:
+        """The publishing channel; (re)connects after a broker outage or restart."""
         async with self._lock:
             if self._channel is not None and not self._channel.is_closed:
                 return self._channel
             try:
-                if self._connection is None:
-                    self._connection = await aio_pika.connect_robust(
-                        self.url, timeout=5, reconnect_interval=0.5
-                    )
+                if self._connection is None or self._connection.is_closed:
+                    self._forget_consumer()
+                    self._connection = await aio_pika.connect(self.url, timeout=5)
                 self._channel = await self._connection.channel(publisher_confirms=True)
                 await self._declare(self._channel)
             except CONNECTION_ERRORS as exc:
+                await self._drop_connection()
                 raise QueueUnavailable(f"amqp: {exc!r}") from exc
             return self._channel
+
+    def _forget_consumer(self) -> None:
+        # Messages of a dead channel cannot be acked; the broker redelivers them.
+        self._consumer_tag = None
+        self._consume_queue = None
+        while not self._buffer.empty():
+            self._buffer.get_nowait()
+
+    async def _drop_connection(self) -> None:
+        connection, self._connection, self._channel = self._connection, None, None
+        self._forget_consumer()
+        if connection is not None:
+            with contextlib.suppress(Exception):
+                await connection.close()
 
     async def _declare(self, channel: AbstractChannel) -> None:
         self._queues[self.main] = await channel.declare_queue(
@@ -105,6 +120,7 @@ class AmqpWorkQueue:
         try:
             await asyncio.gather(*(exchange.publish(m, routing_key=rk) for m, rk in messages))
         except CONNECTION_ERRORS as exc:
+            await self._drop_connection()
             raise QueueUnavailable(f"amqp: {exc!r}") from exc
 
     def _message(
@@ -170,10 +186,12 @@ class AmqpWorkQueue:
         return [_job(m) for m in messages]
 
     async def _subscribe(self, prefetch: int) -> None:
-        if self._consumer_tag is not None:
+        alive = self._consume_channel is not None and not self._consume_channel.is_closed
+        if self._consumer_tag is not None and alive:
             return
         await self._ensure()
         assert self._connection is not None
+        self._forget_consumer()
         try:
             self._consume_channel = await self._connection.channel()
             await self._consume_channel.set_qos(prefetch_count=prefetch)
@@ -181,7 +199,7 @@ class AmqpWorkQueue:
             self._consumer_tag = await queue.consume(self._buffer.put)
             self._consume_queue = queue
         except CONNECTION_ERRORS as exc:
-            self._consumer_tag = None
+            await self._drop_connection()
             raise QueueUnavailable(f"amqp: {exc!r}") from exc
 
     async def stop_claiming(self) -> None:

@@ -32,14 +32,12 @@ async def create_chain(conn: asyncpg.Connection, length: int, prefix: str = "m")
     members: list[uuid.UUID] = []
     for i in range(length):
         member = uuid.uuid4()
-        ancestors = list(reversed(members))
-        referrer = ancestors[0] if ancestors else None
-        rows.append((member, f"{prefix}{i}", referrer, ancestors))
+        referrer = members[-1] if members else None
+        rows.append((member, f"{prefix}{i}", referrer))
         members.append(member)
+    # Parents first: checkout derives the upline from the referrer.
     await conn.executemany(
-        """INSERT INTO checkout.customers (id, name, referrer_id, ancestors)
-           VALUES ($1, $2, $3, $4::uuid[])""",
-        rows,
+        "INSERT INTO checkout.customers (id, name, referrer_id) VALUES ($1, $2, $3)", rows
     )
     return Chain(members)
 

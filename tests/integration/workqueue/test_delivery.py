@@ -186,5 +186,3 @@ async def _waiting(queue: WorkQueue, expected: int) -> bool:
 
 async def _len(items: Any, expected: int) -> bool:
     return len(items) >= expected
-
-
