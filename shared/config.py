@@ -69,7 +69,11 @@ class Settings(BaseSettings):
     reward_worker_port: int = 9103
 
     booking_pending_ttl: float = 86_400.0
+    booking_expiry_interval: float = 5.0
     idempotency_ttl: float = 86_400.0
+    # Checkout: a transaction whose rewards are still pending this many seconds after its
+    # reward job was queued is queued again (the job id de-duplicates), every interval.
+    reward_reconcile_after: float = 300.0
+    reward_reconcile_interval: float = 30.0
     outbox_poll_interval: float = 2.0
     shutdown_grace: float = 20.0
-    booking_expiry_interval: float = 5.0
