@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell sha1sum requirements.lock | cut -c1-12)
 
 .PHONY: help install services system-deps run test test-unit lint fmt migrate \
-        provision-queues seed token bench export-events replay clean
+        provision-queues seed token bench export-events replay dlq-inspect dlq-redrive clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
@@ -56,6 +56,12 @@ token: install  ## mint a local JWT: make token SUB=alice ROLE=user
 
 replay: install services  ## rebuild the booking read models from the events
 	$(PY) -m services.booking_api.replay
+
+dlq-inspect: install  ## counts and a sample of a dead-letter queue: make dlq-inspect QUEUE=<queue url>
+	$(PY) -m shared.messaging.deadletter inspect $(QUEUE)
+
+dlq-redrive: install  ## move dead letters back to their queue: make dlq-redrive QUEUE=<queue url>
+	$(PY) -m shared.messaging.deadletter redrive $(QUEUE)
 
 export-events: install  ## write event JSON Schemas to docs/events/
 	$(PY) -m tools export-events
