@@ -90,21 +90,21 @@ class RedisWorkQueue:
         try:
             async with self.redis.pipeline(transaction=False) as pipe:
                 for start in range(0, len(jobs), ENQUEUE_CHUNK):
-                    chunk = jobs[start : start + ENQUEUE_CHUNK]
-                    args: list[Any] = [len(chunk)]
-                    for job in chunk:
-                        args += [
+                    batch = [
+                        [
                             job.job_id,
                             job.job_type,
-                            json.dumps(job.payload, separators=(",", ":")),
+                            _dumps(job.payload),
                             job.priority,
                             int(job.delay * 1000),
                         ]
-                    await script(keys=[self.prefix], args=args, client=pipe)
+                        for job in jobs[start : start + ENQUEUE_CHUNK]
+                    ]
+                    await script(keys=[self.prefix], args=[_dumps(batch)], client=pipe)
                 results = await pipe.execute()
         except CONNECTION_ERRORS as exc:
             raise QueueUnavailable(f"redis: {exc}") from exc
-        return [bool(flag) for chunk in results for flag in chunk]
+        return [flag == "1" for flags in results for flag in flags]
 
     async def claim(self, count: int, timeout: float) -> list[Job]:
         jobs, now, next_due = await self._claim(count)
@@ -119,32 +119,31 @@ class RedisWorkQueue:
         return jobs
 
     async def _claim(self, count: int) -> tuple[list[Job], int, int]:
-        out = await self._run("CLAIM", [count, self.visibility_ms])
+        out = json.loads(await self._run("CLAIM", [count, self.visibility_ms]))
         now, next_due = int(out[0]), int(out[1])
-        jobs = []
-        for i in range(3, len(out), 7):
-            job_id, type_, payload, priority, attempts, enqueued_at, history = out[i : i + 7]
-            jobs.append(
-                Job(
-                    id=job_id,
-                    type=type_,
-                    payload=json.loads(payload),
-                    priority=int(priority),
-                    attempt=int(attempts),
-                    enqueued_at=int(enqueued_at) / 1000,
-                    history=json.loads(history or "[]"),
-                    receipt=int(attempts),
-                )
+        jobs = [
+            Job(
+                id=job_id,
+                type=type_,
+                payload=json.loads(payload),
+                priority=int(priority),
+                attempt=int(attempts),
+                enqueued_at=int(enqueued_at) / 1000,
+                history=json.loads(history or "[]"),
+                receipt=int(attempts),
             )
+            for job_id, type_, payload, priority, attempts, enqueued_at, history in out[3:]
+        ]
         return jobs, now, next_due
 
     async def settle(self, outcomes: list[Outcome]) -> None:
         if not outcomes:
             return
-        args: list[Any] = [self.keep_completed, self.keep_failed, len(outcomes)]
-        for o in outcomes:
-            args += [o.job.id, o.job.receipt, o.kind, int(o.delay * 1000), o.error, o.traceback]
-        await self._run("SETTLE", args)
+        batch = [
+            [o.job.id, o.job.receipt, o.kind, int(o.delay * 1000), o.error, o.traceback]
+            for o in outcomes
+        ]
+        await self._run("SETTLE", [self.keep_completed, self.keep_failed, _dumps(batch)])
 
     async def extend(self, jobs: list[Job]) -> None:
         if jobs:
@@ -205,6 +204,10 @@ class RedisWorkQueue:
 
     async def close(self) -> None:
         await self.redis.aclose()
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"))
 
 
 def _pairs(jobs: list[Job]) -> list[Any]:

@@ -32,22 +32,24 @@ local function trim(set, keep)
 end
 """
 
-# ARGV: count, then per job: id, type, payload, priority, delay_ms. Returns 1/0 per job.
+# ARGV[1]: JSON list of [id, type, payload (JSON text), priority, delay_ms]. Returns a string
+# of one "1" (added) or "0" (id already known) per job. JSON in and out keeps a batch of
+# thousands of jobs to one argument and one reply, cheap to encode and parse.
 ENQUEUE = (
     _PRELUDE
     + """
-local n = tonumber(ARGV[1])
+local jobs = cjson.decode(ARGV[1])
+local n = #jobs
 local seq = redis.call('INCRBY', p .. 'seq', n) - n
 local added, ready, delayed = {}, 0, 0
-for i = 0, n - 1 do
-  local b = 2 + i * 5
-  local id, prio, delay = ARGV[b], tonumber(ARGV[b + 3]), tonumber(ARGV[b + 4])
+for i, job in ipairs(jobs) do
+  local id, prio, delay = job[1], tonumber(job[4]), tonumber(job[5])
   local key = p .. 'job:' .. id
   if redis.call('EXISTS', key) == 1 then
-    added[i + 1] = 0
+    added[i] = '0'
   else
-    local score = -prio * 1e12 + seq + i + 1
-    redis.call('HSET', key, 'type', ARGV[b + 1], 'payload', ARGV[b + 2], 'priority', prio,
+    local score = -prio * 1e12 + seq + i
+    redis.call('HSET', key, 'type', job[2], 'payload', job[3], 'priority', prio,
       'score', score, 'attempts', 0, 'enqueued_at', now, 'history', '[]')
     if delay > 0 then
       redis.call('HSET', key, 'state', 'delayed')
@@ -58,17 +60,17 @@ for i = 0, n - 1 do
       redis.call('ZADD', p .. 'waiting', score, id)
       ready = ready + 1
     end
-    added[i + 1] = 1
+    added[i] = '1'
   end
 end
 if ready + delayed > 0 then wake(math.max(1, math.min(ready, 8))) end
-return added
+return table.concat(added)
 """
 )
 
 # ARGV: count, visibility_ms. Promotes due delayed jobs, recovers stalled ones, then claims.
-# Returns {now, next_due_or_-1, recovered, id, type, payload, priority, attempts, enqueued_at,
-# history, ...}.
+# Returns JSON [now, next_due_or_-1, recovered, [id, type, payload, priority, attempts,
+# enqueued_at, history], ...].
 CLAIM = (
     _PRELUDE
     + """
@@ -90,7 +92,7 @@ for _, id in ipairs(stalled) do
   back_to_waiting(id, 'active')
   redis.call('HINCRBY', p .. 'job:' .. id, 'stalls', 1)
 end
-local out = {now, -1, #stalled}
+local out = {tostring(now), -1, #stalled}
 if count > 0 then
   local popped = redis.call('ZPOPMIN', p .. 'waiting', count)
   for i = 1, #popped, 2 do
@@ -101,27 +103,26 @@ if count > 0 then
       redis.call('HSET', key, 'state', 'active', 'started_at', now)
       redis.call('ZADD', p .. 'active', now + vis, id)
       local f = redis.call('HMGET', key, 'type', 'payload', 'priority', 'enqueued_at', 'history')
-      for _, v in ipairs({id, f[1], f[2], f[3], attempts, f[4], f[5]}) do out[#out + 1] = v end
+      out[#out + 1] = {id, f[1], f[2], f[3], attempts, f[4], f[5]}
     end
   end
 end
 local nxt = redis.call('ZRANGE', p .. 'delayed', 0, 0, 'WITHSCORES')
-if #nxt > 0 then out[2] = tonumber(nxt[2]) end
-return out
+if #nxt > 0 then out[2] = nxt[2] end
+return cjson.encode(out)
 """
 )
 
-# ARGV: keep_completed, keep_failed, count, then per outcome: id, attempt, kind, delay_ms,
-# error, traceback. An outcome whose attempt is not the job's current one (the job stalled
+# ARGV: keep_completed, keep_failed, JSON list of [id, attempt, kind, delay_ms, error,
+# traceback]. An outcome whose attempt is not the job's current one (the job stalled
 # and was claimed again) is ignored. Returns the number of outcomes applied.
 SETTLE = (
     _PRELUDE
     + """
-local keep_completed, keep_failed, n = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local keep_completed, keep_failed = tonumber(ARGV[1]), tonumber(ARGV[2])
 local applied, retries = 0, 0
-for i = 0, n - 1 do
-  local b = 4 + i * 6
-  local id, attempt, kind = ARGV[b], ARGV[b + 1], ARGV[b + 2]
+for _, o in ipairs(cjson.decode(ARGV[3])) do
+  local id, attempt, kind = o[1], tostring(o[2]), o[3]
   local key = p .. 'job:' .. id
   if redis.call('HGET', key, 'attempts') == attempt then
     redis.call('ZREM', p .. 'active', id)
@@ -132,12 +133,12 @@ for i = 0, n - 1 do
       redis.call('ZADD', p .. 'completed', now, id)
     else
       local history = cjson.decode(redis.call('HGET', key, 'history') or '[]')
-      local delay = tonumber(ARGV[b + 3])
-      local entry = {attempt = tonumber(attempt), error = ARGV[b + 4], at = now}
+      local delay = tonumber(o[4])
+      local entry = {attempt = tonumber(attempt), error = o[5], at = now}
       if kind == 'retry' then entry.retry_in_ms = delay end
       history[#history + 1] = entry
-      redis.call('HSET', key, 'history', cjson.encode(history), 'error', ARGV[b + 4],
-        'traceback', ARGV[b + 5], 'finished_at', now)
+      redis.call('HSET', key, 'history', cjson.encode(history), 'error', o[5],
+        'traceback', o[6], 'finished_at', now)
       if kind == 'retry' then
         redis.call('HSET', key, 'state', 'delayed')
         redis.call('ZADD', p .. 'delayed', now + delay, id)
