@@ -4,7 +4,8 @@ notices to SQS, and the queue dashboard."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Coroutine
+from typing import Any
 
 from aiohttp import web
 
@@ -24,6 +25,7 @@ from shared.workqueue.status import track_queue_gauges
 log = get_logger(__name__)
 
 SERVICE = "reward_worker"
+CleanupContext = Callable[[web.Application], AsyncIterator[None]]
 QUEUE = web.AppKey("work_queue", WorkQueue)
 WORKER = web.AppKey("worker", Worker)
 
@@ -40,6 +42,11 @@ def create_app(settings: Settings) -> web.Application:
     app = create_base_app(SERVICE, settings)
     use_database(app, settings)
     app.cleanup_ctx.append(_work_queue(settings))
+
+    async def broker() -> None:
+        await app[QUEUE].ping()
+
+    add_readiness_check(app, "workqueue", broker)
     app.cleanup_ctx.append(_worker(settings))
     run_in_background(app, "reward-notice-relay", _relay(settings))
     run_in_background(app, "queue-gauges", lambda app: track_queue_gauges(app[QUEUE]))
@@ -47,7 +54,7 @@ def create_app(settings: Settings) -> web.Application:
     return app
 
 
-def _work_queue(settings: Settings):  # type: ignore[no-untyped-def]
+def _work_queue(settings: Settings) -> CleanupContext:
     async def work_queue(app: web.Application) -> AsyncIterator[None]:
         queue = create_work_queue(settings)
         app[QUEUE] = queue
@@ -57,7 +64,7 @@ def _work_queue(settings: Settings):  # type: ignore[no-untyped-def]
     return work_queue
 
 
-def _worker(settings: Settings):  # type: ignore[no-untyped-def]
+def _worker(settings: Settings) -> CleanupContext:
     async def worker(app: web.Application) -> AsyncIterator[None]:
         db = app[DATABASE]
         policy = RetryPolicy(
@@ -95,7 +102,7 @@ def _worker(settings: Settings):  # type: ignore[no-untyped-def]
     return worker
 
 
-def _relay(settings: Settings):  # type: ignore[no-untyped-def]
+def _relay(settings: Settings) -> Callable[[web.Application], Coroutine[Any, Any, None]]:
     async def relay(app: web.Application) -> None:
         async with sqs_client(settings) as client:
             publisher = SqsPublisher(client, queue_urls(settings))

@@ -72,9 +72,9 @@ async def distribute(
         )
     balances = await ledger.post_many(conn, storage.SCHEMA, postings)
     # Sorted like the accounts, so concurrent jobs lock customers in one order too.
-    for (_, member), total_points in sorted(balances.items()):
-        if rules.level_for(total_points) > levels[member]:
-            await _upgrade(conn, rules, uuid.UUID(member), total_points, envelope)
+    for (_, owner), total_points in sorted(balances.items()):
+        if rules.level_for(total_points) > levels[owner]:
+            await _upgrade(conn, rules, uuid.UUID(owner), total_points, envelope)
     event = RewardsDistributed(
         transaction_id=checkout.transaction_id,
         buyer_id=checkout.customer_id,

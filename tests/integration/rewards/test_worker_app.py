@@ -1,0 +1,84 @@
+"""The reward_worker application: queue in, points and reward notices (SQS) out."""
+
+from __future__ import annotations
+
+import json
+import uuid
+
+from services.reward_worker.app import create_app
+from shared.config import Settings
+from shared.messaging.sqs import provision_queues, sqs_client
+from shared.storage.pool import Database
+from shared.workqueue import create_work_queue
+from tests.integration.rewards.conftest import create_chain, create_transactions, reward_job
+from tests.support.http import serve
+from tests.support.wait import eventually
+
+
+async def test_a_queued_reward_job_credits_points_and_sends_the_notices_to_sqs(
+    settings: Settings, db: Database
+) -> None:
+    suffix = uuid.uuid4().hex[:10]
+    base = settings.sqs_booking_confirmation_queue_url.rsplit("/", 1)[0]
+    worker_settings = settings.model_copy(
+        update={
+            "work_queue_name": f"app-{suffix}",
+            "sqs_booking_confirmation_queue_url": f"{base}/reward-notices-{suffix}",
+        }
+    )
+    async with sqs_client(worker_settings) as sqs:
+        await provision_queues(sqs, [worker_settings.sqs_booking_confirmation_queue_url])
+    async with db.transaction() as conn:
+        chain = await create_chain(conn, 2)
+        (tx,) = await create_transactions(conn, [(chain.buyer, 20_000)])
+    referrer = chain.members[0]
+    producer = create_work_queue(worker_settings)
+    try:
+        async with serve(create_app(worker_settings)) as client:
+            await producer.enqueue(
+                "CHECKOUT_COMPLETED", reward_job(tx, chain.buyer, 20_000), job_id=str(tx)
+            )
+            received: list[dict[str, object]] = []
+            notices = await eventually(
+                lambda: _receive(worker_settings, received, 2),
+                timeout=20,
+                what="reward notices on SQS",
+            )
+            ready = await client.get("/readyz")
+            assert ready.status == 200, await ready.text()
+            metrics = await (await client.get("/metrics")).text()
+    finally:
+        await producer.delete_everything()  # type: ignore[attr-defined]
+        await producer.close()
+
+    by_type = {n["type"]: n for n in notices}
+    assert set(by_type) == {"REWARDS_DISTRIBUTED", "LEVEL_UPGRADED"}
+    assert by_type["REWARDS_DISTRIBUTED"]["data"]["credits"] == [
+        {"customer_id": str(referrer), "depth": 1, "points": 2_000}
+    ]
+    assert by_type["LEVEL_UPGRADED"]["data"]["new_level"] == 2
+    assert any(
+        line.startswith("workqueue_jobs_processed_total{")
+        and 'outcome="completed"' in line
+        and f'queue="app-{suffix}"' in line
+        and line.endswith(" 1.0")
+        for line in metrics.splitlines()
+    ), metrics
+
+
+async def _receive(
+    settings: Settings, received: list[dict[str, object]], expected: int
+) -> list[dict[str, object]] | None:
+    """Receive into `received` (a message once received stays hidden); enough yet?"""
+    async with sqs_client(settings) as sqs:
+        response = await sqs.receive_message(
+            QueueUrl=settings.sqs_booking_confirmation_queue_url,
+            MaxNumberOfMessages=10,
+            MessageAttributeNames=["All"],
+            WaitTimeSeconds=1,
+        )
+    for message in response.get("Messages", []):
+        body = json.loads(message["Body"])
+        assert message["MessageAttributes"]["eventType"]["StringValue"] == body["type"]
+        received.append(body)
+    return received if len(received) >= expected else None
