@@ -51,28 +51,44 @@ def stack() -> Iterator[tuple[subprocess.Popen[bytes], Settings]]:
     try:
         yield process, settings
     finally:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
+        stop_stack(process)
         asyncio.run(drop_database(database))
+
+
+def stop_stack(process: subprocess.Popen[bytes]) -> None:
+    """Stop the launcher the way an operator does, so it stops honcho and every service
+    (honcho gives each service a session of its own: killing the launcher alone would not)."""
+    if process.poll() is not None:
+        return
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(60)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
 
 
 async def test_every_process_is_ready_and_serves_metrics_then_stops_on_ctrl_c(stack) -> None:
     process, settings = stack
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5)) as http:
+        last: dict[int, str] = {}
 
         async def ready(port: int) -> bool:
             async with http.get(f"http://127.0.0.1:{port}/readyz") as response:
+                last[port] = await response.text()
                 return response.status == 200
 
         for service in SERVICES:
             port = service.port(settings)
-            await eventually(
-                lambda port=port: ready(port),
-                timeout=120,
-                interval=0.5,
-                what=f"{service.name} ready on {port}",
-            )
+            try:
+                await eventually(
+                    lambda port=port: ready(port),
+                    timeout=120,
+                    interval=0.5,
+                    what=f"{service.name} ready on {port}",
+                )
+            except AssertionError as exc:
+                raise AssertionError(f"{exc}; last /readyz: {last.get(port)}") from None
             async with http.get(f"http://127.0.0.1:{port}/metrics") as response:
                 assert response.status == 200
                 text = await response.text()
