@@ -7,6 +7,7 @@ the services; then the moto server this command started is stopped too.
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import os
 import signal
 import socket
@@ -23,6 +24,14 @@ from tools.services import ROOT
 
 log = get_logger("stack")
 BIN = Path(sys.executable).parent
+PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:
+    """Run in a child before exec: SIGTERM it when the launcher dies, even by SIGKILL,
+    so neither honcho (and through it the services) nor moto can outlive `make run`."""
+    if sys.platform == "linux":
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 def port_open(host: str, port: int) -> bool:
@@ -54,6 +63,7 @@ def start_moto(endpoint: str) -> subprocess.Popen[bytes] | None:
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         start_new_session=True,
+        preexec_fn=_die_with_parent,
     )
     wait_port(host, port, 30, "moto_server")
     return process
@@ -84,6 +94,7 @@ def run_stack(settings: Settings) -> int:
             [str(BIN / "honcho"), "start", "-f", str(ROOT / "Procfile"), "-d", str(ROOT)],
             env=env,
             start_new_session=True,
+            preexec_fn=_die_with_parent,
         )
         stopping = False
 
