@@ -6,9 +6,12 @@ import uuid
 from dataclasses import dataclass
 
 import asyncpg
+import pytest
 
+from shared.config import Settings
 from shared.events.checkout import CheckoutCompleted
 from shared.events.envelope import make_envelope
+from shared.messaging.sqs import provision_queues, sqs_client
 
 
 @dataclass(frozen=True)
@@ -63,3 +66,29 @@ def reward_job(transaction_id: uuid.UUID, buyer: uuid.UUID, total: int) -> dict[
         payload, type_="CHECKOUT_COMPLETED", source="checkout_api", subject=str(transaction_id)
     )
     return envelope.model_dump(mode="json")
+
+
+@pytest.fixture
+async def worker_settings(settings: Settings) -> Settings:
+    """Settings of an in-process reward_worker: its own work queue and its own SQS queue for
+    reward notices, so other tests' consumers never see the notices it relays."""
+    suffix = uuid.uuid4().hex[:10]
+    base = settings.sqs_booking_confirmation_queue_url.rsplit("/", 1)[0]
+    private = settings.model_copy(
+        update={
+            "work_queue_name": f"rewards-{suffix}",
+            "sqs_booking_confirmation_queue_url": f"{base}/reward-notices-{suffix}",
+        }
+    )
+    async with sqs_client(private) as sqs:
+        await provision_queues(sqs, [private.sqs_booking_confirmation_queue_url])
+    return private
+
+
+async def mark_notices_sent(conn: asyncpg.Connection, subjects: list[uuid.UUID]) -> None:
+    """Take a test's reward notices out of the shared outbox once it has checked them."""
+    await conn.execute(
+        """UPDATE checkout.outbox SET sent_at = now()
+           WHERE sent_at IS NULL AND body->>'subject' = ANY($1::text[])""",
+        [str(s) for s in subjects],
+    )

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import shutil
-import uuid
 from collections.abc import AsyncIterator
 from urllib.parse import urlsplit, urlunsplit
 
@@ -44,18 +43,17 @@ async def database_proxy(settings: Settings) -> AsyncIterator[TcpProxy]:
 
 @pytest.mark.parametrize("backend", ["redis", "amqp"])
 async def test_a_failed_reward_job_is_retried_from_the_dashboard_and_completes(
-    settings: Settings, db: Database, database_proxy: TcpProxy, backend: str
+    worker_settings: Settings, db: Database, database_proxy: TcpProxy, backend: str
 ) -> None:
     from playwright.async_api import async_playwright, expect
 
-    parts = urlsplit(settings.database_url)
-    worker_settings = settings.model_copy(
+    parts = urlsplit(worker_settings.database_url)
+    worker_settings = worker_settings.model_copy(
         update={
             "database_url": urlunsplit(
                 parts._replace(netloc=f"{parts.username}@127.0.0.1:{database_proxy.port}")
             ),
             "work_queue_backend": backend,
-            "work_queue_name": f"dashboard-{uuid.uuid4().hex[:12]}",
             "work_queue_max_attempts": 2,
             "work_queue_backoff_base": 0.1,
         }

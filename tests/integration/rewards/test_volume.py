@@ -14,7 +14,12 @@ from services.reward_worker.domain import RewardRules
 from shared.config import Settings
 from shared.storage.pool import Database
 from shared.workqueue import NewJob, WorkQueue, create_work_queue
-from tests.integration.rewards.conftest import create_chain, create_transactions, reward_job
+from tests.integration.rewards.conftest import (
+    create_chain,
+    create_transactions,
+    mark_notices_sent,
+    reward_job,
+)
 from tests.integration.rewards.workers import WorkerProcess
 from tests.support.wait import eventually
 
@@ -126,6 +131,7 @@ async def test_ten_thousand_rewards_are_recorded_exactly_once_despite_two_sigkil
                AND (body->'data'->>'transaction_id')::uuid = ANY($1::uuid[])""",
             ids,
         )
+        await mark_notices_sent(conn, members)
     assert await done() == JOBS
     assert credits == expected_credits
     assert balances == dict(expected)
