@@ -94,11 +94,14 @@ class Worker:
             try:
                 jobs = await self.queue.claim(free, IDLE_WAIT)
                 failures = 0
-            except QueueUnavailable as exc:
+            except Exception as exc:  # the loop outlives any broker trouble
                 failures += 1
                 metrics.WORKER_RECONNECTS.labels(self.queue.name).inc()
                 delay = backoff_delay(failures, base=0.05, cap=2.0)
-                log.warning("work queue unavailable, retrying", error=str(exc), retry_in=delay)
+                if isinstance(exc, QueueUnavailable):
+                    log.warning("work queue unavailable, retrying", error=str(exc))
+                else:
+                    log.exception("claiming jobs failed, retrying", retry_in=delay)
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._stopping.wait(), delay)
                 continue
@@ -185,13 +188,13 @@ class Worker:
             try:
                 await asyncio.shield(self.queue.settle(batch))
                 failures = 0
-            except QueueUnavailable as exc:
+            except Exception as exc:
                 self._outcomes[:0] = batch
                 failures += 1
                 if final and time.monotonic() > deadline:
                     log.error("could not settle jobs; they will run again", jobs=len(batch))
                     return
-                log.warning("could not settle jobs, retrying", error=str(exc))
+                log.warning("could not settle jobs, retrying", error=repr(exc))
                 await asyncio.sleep(backoff_delay(failures, base=0.05, cap=2.0))
 
     async def _heartbeat_loop(self) -> None:
@@ -200,5 +203,5 @@ class Worker:
             jobs = list(self._running.values())
             try:
                 await self.queue.extend(jobs)
-            except QueueUnavailable as exc:
-                log.warning("visibility heartbeat failed", error=str(exc))
+            except Exception as exc:
+                log.warning("visibility heartbeat failed", error=repr(exc))
