@@ -37,6 +37,7 @@ from shared.workqueue.base import Job, NewJob, Outcome, QueueUnavailable
 
 DELAY_BUCKETS = 28  # up to 2^27 ms, about 37 hours
 AMQP_MAX_PRIORITY = 9
+PUBLISH_WINDOW = 1000
 CONNECTION_ERRORS = (
     aiormq.exceptions.AMQPError,
     aio_pika.exceptions.AMQPException,
@@ -118,7 +119,10 @@ class AmqpWorkQueue:
         channel = await self._ensure()
         exchange = channel.default_exchange
         try:
-            await asyncio.gather(*(exchange.publish(m, routing_key=rk) for m, rk in messages))
+            # Confirms are awaited a window at a time: the broker acks them in batches.
+            for start in range(0, len(messages), PUBLISH_WINDOW):
+                window = messages[start : start + PUBLISH_WINDOW]
+                await asyncio.gather(*(exchange.publish(m, routing_key=rk) for m, rk in window))
         except CONNECTION_ERRORS as exc:
             await self._drop_connection()
             raise QueueUnavailable(f"amqp: {exc!r}") from exc
