@@ -53,7 +53,8 @@ async def test_an_idle_worker_starts_a_new_job_within_milliseconds(queue: WorkQu
         for _ in range(5):
             await queue.enqueue("ping", {"at": time.monotonic()})
             waits.append(await asyncio.wait_for(started.get(), 10))
-    assert max(waits) < 0.1, waits
+    # A few milliseconds on a quiet machine; the bounds leave room for a loaded one.
+    assert sorted(waits)[2] < 0.05 and max(waits) < 0.5, waits
 
 
 async def test_higher_priority_jobs_run_first(queue: WorkQueue) -> None:
@@ -118,7 +119,7 @@ async def test_a_running_job_survives_a_worker_heartbeat_past_the_visibility_tim
         other_runs.append(job.id)
 
     await queue.enqueue("slow", {}, job_id="slow-1")
-    async with running(Worker(queue, {"slow": slow}, heartbeat=0.3)):
+    async with running(Worker(queue, {"slow": slow}, heartbeat=0.2)):
         await eventually(lambda: _len(runs, 1), what="the slow job to start")
         async with running(Worker(queue, {"slow": record}, heartbeat=0.3)):
             await eventually(lambda: _done(queue, 1), timeout=10, what="the slow job to finish")
