@@ -13,6 +13,7 @@ from shared.storage.pool import Database
 from shared.workqueue import create_work_queue
 from tests.integration.rewards.conftest import create_chain, create_transactions, reward_job
 from tests.support.http import serve
+from tests.support.proxy import TcpProxy
 from tests.support.wait import eventually
 
 
@@ -86,3 +87,29 @@ async def _receive(
         if keep(body):
             received.append(body)
     return received if len(received) >= expected else None
+
+
+async def test_readiness_reports_an_unreachable_work_queue_broker_and_recovers(
+    worker_settings: Settings,
+) -> None:
+    proxy = await TcpProxy("127.0.0.1", 6379).start()
+    settings = worker_settings.model_copy(
+        update={"redis_url": f"redis://127.0.0.1:{proxy.port}/0", "work_queue_backend": "redis"}
+    )
+
+    async def readiness(client: Any, status: int) -> dict[str, Any] | None:
+        response = await client.get("/readyz")
+        body: dict[str, Any] = await response.json(content_type=None)
+        return body if response.status == status else None
+
+    try:
+        async with serve(create_app(settings)) as client:
+            await eventually(lambda: readiness(client, 200), timeout=20, what="ready")
+            await proxy.down()
+            down = await eventually(lambda: readiness(client, 503), timeout=20, what="not ready")
+            assert down["checks"]["workqueue"].startswith("down")
+            assert down["checks"]["loop:worker"] == "up"  # the loop waits, it does not die
+            await proxy.up()
+            await eventually(lambda: readiness(client, 200), timeout=20, what="ready again")
+    finally:
+        await proxy.close()
