@@ -111,7 +111,8 @@ async def test_with_sqs_down_bookings_succeed_and_every_event_arrives_once_after
 
             async def depth_reported() -> bool:
                 text = await (await api.client.get("/metrics")).text()
-                line = next(x for x in text.splitlines() if x.startswith("outbox_depth{"))
+                prefix = f'outbox_depth{{schema="{SCHEMA}"}}'
+                line = next(x for x in text.splitlines() if x.startswith(prefix))
                 return float(line.split()[-1]) >= 200
 
             await eventually(depth_reported, timeout=10, what="outbox depth in /metrics")
