@@ -5,8 +5,8 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell sha1sum requirements.lock | cut -c1-12)
 
-.PHONY: help install services system-deps run test test-unit lint fmt migrate \
-        provision-queues seed token bench export-events replay dlq-inspect dlq-redrive clean
+.PHONY: help install services system-deps browser run test test-unit lint fmt migrate \
+        provision-queues seed token bench export-events replay queue-status dlq-inspect dlq-redrive clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
@@ -19,7 +19,7 @@ $(STAMP): requirements.lock
 install: $(STAMP)  ## create the virtual environment from the lock file
 
 system-deps:  ## install PostgreSQL, Redis and RabbitMQ from Debian's packages
-	apt-get update && apt-get install -y postgresql redis-server rabbitmq-server
+	apt-get update && apt-get install -y postgresql redis-server rabbitmq-server chromium
 
 services:  ## start PostgreSQL, Redis and RabbitMQ if they are installed but stopped
 	@bash scripts/ensure-services.sh
@@ -27,7 +27,12 @@ services:  ## start PostgreSQL, Redis and RabbitMQ if they are installed but sto
 run: install services  ## moto, migrations, queues, demo data, then all five services
 	$(PY) -m tools run
 
-test: install services  ## the whole suite against real servers
+browser:  ## Debian's Chromium for the dashboard test (Playwright drives it; no browser download)
+	@command -v chromium >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } || \
+	  echo "warning: chromium is not installed; the dashboard test will be skipped"
+
+test: install services browser  ## the whole suite against real servers
 	$(PY) -m pytest
 
 test-unit: install  ## pure tests only, no servers
@@ -56,6 +61,9 @@ token: install  ## mint a local JWT: make token SUB=alice ROLE=user
 
 replay: install services  ## rebuild the booking read models from the events
 	$(PY) -m services.booking_api.replay
+
+queue-status: install  ## counts of the reward work queue per state
+	$(PY) -m shared.workqueue.cli status
 
 dlq-inspect: install  ## counts and a sample of a dead-letter queue: make dlq-inspect QUEUE=<queue url>
 	$(PY) -m shared.messaging.deadletter inspect $(QUEUE)
