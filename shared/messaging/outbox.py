@@ -30,6 +30,9 @@ OUTBOX_OLDEST_AGE = Gauge(
     "outbox_oldest_unsent_age_seconds", "Age of the oldest unsent outbox row", ["schema"]
 )
 OUTBOX_PUBLISHED = Counter("outbox_published_total", "Outbox rows published", ["destination"])
+PURGE_EVERY = 60.0  # seconds between purges of sent rows
+PURGE_SLICE = 5000  # rows deleted per purge at the most
+
 OUTBOX_FAILED = Counter("outbox_failed_total", "Outbox publish failures", ["destination"])
 
 
@@ -93,6 +96,7 @@ class OutboxRelay:
         batch_size: int = 100,
         poll_interval: float = 2.0,
         max_backoff: float = 60.0,
+        sent_retention: float = 7 * 86_400.0,
     ) -> None:
         self.db = db
         self.schema = schema
@@ -102,7 +106,9 @@ class OutboxRelay:
         self.max_backoff = max_backoff
         self._wake = asyncio.Event()
         self._listener: asyncpg.Connection | None = None
+        self.sent_retention = sent_retention
         self._last_gauges = 0.0
+        self._last_purge = 0.0
 
     async def run(self) -> None:
         """Relay until cancelled. Errors are logged and retried, never fatal."""
@@ -115,6 +121,7 @@ class OutboxRelay:
                 sent = await self.drain_once()
                 # Before an idle wait the gauges are refreshed, so they never stay stale.
                 await self._update_gauges(force=sent < self.batch_size)
+                await self._purge_sent()
                 failures = 0
             except asyncio.CancelledError:
                 raise
@@ -243,6 +250,23 @@ class OutboxRelay:
             )
         OUTBOX_DEPTH.labels(self.schema).set(row["depth"])
         OUTBOX_OLDEST_AGE.labels(self.schema).set(float(row["age"]))
+
+    async def _purge_sent(self, *, force: bool = False) -> int:
+        """Delete rows sent longer ago than the retention (at most once a minute), in slices,
+        so the outbox stays small; unsent rows are never touched."""
+        now = time.monotonic()
+        if not force and now - self._last_purge < PURGE_EVERY:
+            return 0
+        self._last_purge = now
+        async with self.db.acquire() as conn:
+            result = await conn.execute(
+                f"""DELETE FROM {self.schema}.outbox WHERE id IN (
+                        SELECT id FROM {self.schema}.outbox
+                        WHERE sent_at < now() - make_interval(secs => $1) LIMIT $2)""",
+                self.sent_retention,
+                PURGE_SLICE,
+            )
+        return int(result.split()[-1])
 
 
 def _message(row: asyncpg.Record) -> OutboxMessage:

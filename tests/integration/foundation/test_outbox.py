@@ -341,3 +341,24 @@ async def _outbox_metrics(settings: Settings, schema: str) -> dict[str, float]:
     values.setdefault("published", 0.0)
     assert {"depth", "age"} <= values.keys(), "outbox gauges are not exposed"
     return values
+
+
+async def test_sent_rows_past_their_retention_are_purged_and_unsent_rows_never(
+    db: Database, schema: str
+) -> None:
+    await write(db, schema, 3)
+    async with db.acquire() as conn:
+        ids = [r["id"] for r in await conn.fetch(f"SELECT id FROM {schema}.outbox ORDER BY id")]
+        await conn.execute(
+            f"UPDATE {schema}.outbox SET sent_at = now() - interval '8 days' WHERE id = $1",
+            ids[0],
+        )
+        await conn.execute(
+            f"UPDATE {schema}.outbox SET sent_at = now() - interval '1 day' WHERE id = $1",
+            ids[1],
+        )
+    relay = OutboxRelay(db, schema, {}, sent_retention=7 * 86_400)
+    assert await relay._purge_sent(force=True) == 1
+    async with db.acquire() as conn:
+        left = [r["id"] for r in await conn.fetch(f"SELECT id FROM {schema}.outbox ORDER BY id")]
+    assert left == ids[1:]
