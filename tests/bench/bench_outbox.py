@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import asyncio
 import time
+import uuid
+from datetime import UTC, datetime
 
 from shared.config import Settings
 from shared.events.booking import BookingConfirmed
-from shared.events.envelope import make_envelope
+from shared.events.envelope import Envelope, make_envelope
 from shared.messaging import outbox
 from shared.messaging.outbox import OutboxRelay
-from shared.messaging.sqs import BOOKING_REQUEST, SqsPublisher, queue_urls, sqs_client
+from shared.messaging.sqs import BOOKING_REQUEST, SqsPublisher, sqs_client
 from shared.storage.pool import Database
 from tests.bench.results import Result
 
@@ -22,10 +24,7 @@ ROWS = 1000
 SCHEMA = "booking"
 
 
-def _envelope(i: int) -> object:
-    import uuid
-    from datetime import UTC, datetime
-
+def _envelope(i: int) -> Envelope:
     now = datetime.now(UTC)
     payload = BookingConfirmed(
         booking_id=uuid.uuid4(),
@@ -46,13 +45,17 @@ async def run(settings: Settings) -> list[Result]:
         started = time.perf_counter()
         async with db.transaction() as conn:
             for i in range(ROWS):
-                await outbox.add(conn, SCHEMA, BOOKING_REQUEST, _envelope(i))  # type: ignore[arg-type]
+                await outbox.add(conn, SCHEMA, BOOKING_REQUEST, _envelope(i))
         insert_seconds = time.perf_counter() - started
         async with sqs_client(settings, max_pool_connections=20) as client:
+            # An empty queue of its own: moto slows down with every message a queue holds.
+            url = (await client.create_queue(QueueName=f"bench-outbox-{uuid.uuid4().hex[:8]}"))[
+                "QueueUrl"
+            ]
             relay = OutboxRelay(
                 db,
                 SCHEMA,
-                {BOOKING_REQUEST: SqsPublisher(client, queue_urls(settings))},
+                {BOOKING_REQUEST: SqsPublisher(client, {BOOKING_REQUEST: url})},
                 batch_size=100,
                 poll_interval=0.2,
             )
