@@ -61,6 +61,8 @@ class Settings(BaseSettings):
 
     jwt_secret: str = "local-development-secret-change-me-0123456789"
     log_level: str = "INFO"
+    # JSON log lines (true), console lines (false), or unset: console on a terminal only.
+    log_json: bool | None = None
 
     booking_api_port: int = 8081
     checkout_api_port: int = 8082

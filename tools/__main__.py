@@ -36,7 +36,7 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("run")
     args = parser.parse_args(argv)
     settings = Settings()
-    configure_logging("tools", settings.log_level)
+    configure_logging("tools", settings.log_level, json=settings.log_json)
 
     from tools import commands
 

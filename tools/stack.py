@@ -90,6 +90,9 @@ def run_stack(settings: Settings) -> int:
     try:
         prepare(settings)
         env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
+        if sys.stdout.isatty():
+            # honcho pipes the services' output, so they cannot see the terminal themselves.
+            env.setdefault("LOG_JSON", "false")
         honcho = subprocess.Popen(
             [str(BIN / "honcho"), "start", "-f", str(ROOT / "Procfile"), "-d", str(ROOT)],
             env=env,

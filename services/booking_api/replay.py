@@ -31,7 +31,7 @@ async def rebuild(settings: Settings) -> int:
 
 def main() -> None:
     settings = Settings()
-    configure_logging("booking_api.replay", settings.log_level)
+    configure_logging("booking_api.replay", settings.log_level, json=settings.log_json)
     applied = asyncio.run(rebuild(settings))
     log.info("booking read models rebuilt", events=applied)
     print(f"booking read models rebuilt from {applied} events")

@@ -17,5 +17,5 @@ def serve(
     port: Callable[[Settings], int],
 ) -> None:
     settings = Settings()
-    configure_logging(service, settings.log_level)
+    configure_logging(service, settings.log_level, json=settings.log_json)
     run(create_app(settings), port(settings))

@@ -71,3 +71,18 @@ def test_settings_are_immutable() -> None:
     settings = Settings(_env_file=None)
     with pytest.raises(ValidationError):
         settings.log_level = "DEBUG"  # type: ignore[misc]
+
+
+@pytest.mark.parametrize(("value", "expected"), [("true", True), ("false", False)])
+def test_log_format_is_chosen_by_log_json(
+    monkeypatch: pytest.MonkeyPatch, value: str, expected: bool
+) -> None:
+    monkeypatch.setenv("LOG_JSON", value)
+    assert Settings(_env_file=None).log_json is expected
+
+
+def test_log_format_follows_the_terminal_when_log_json_is_unset(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("LOG_JSON", raising=False)
+    assert Settings(_env_file=None).log_json is None
