@@ -2,7 +2,9 @@
 
 Every schema first receives the shared mechanisms (event store, outbox, idempotency keys,
 processed messages) from `shared/storage/sql/`, with `{schema}` replaced by its name, then
-the service's own files. Versions are recorded in `<schema>.schema_migrations`; a
+the service's own files (where `{schema}` is replaced too, so a mechanism only some services
+use, such as notifications, keeps one SQL file that each links into its migrations folder).
+Versions are recorded in `<schema>.schema_migrations`; a
 PostgreSQL advisory lock makes concurrent runs (two processes starting at once) safe.
 """
 

@@ -33,7 +33,7 @@ from aio_pika.abc import (
     AbstractQueue,
 )
 
-from shared.workqueue.base import Job, NewJob, Outcome, QueueUnavailable
+from shared.workqueue.base import BatchEnqueue, Job, NewJob, Outcome, QueueUnavailable
 
 DELAY_BUCKETS = 28  # up to 2^27 ms, about 37 hours
 AMQP_MAX_PRIORITY = 9
@@ -52,7 +52,7 @@ def delay_bucket(delay_ms: int) -> int:
     return min(DELAY_BUCKETS - 1, max(0, math.ceil(math.log2(max(delay_ms, 1) + 1))))
 
 
-class AmqpWorkQueue:
+class AmqpWorkQueue(BatchEnqueue):
     backend = "amqp"
 
     def __init__(self, url: str, name: str, *, keep_failed: int = 10_000) -> None:
@@ -145,20 +145,6 @@ class AmqpWorkQueue:
         if delay_ms <= 0:
             return self.main, None
         return f"{self.main}.delay.{delay_bucket(delay_ms)}", str(delay_ms)
-
-    async def enqueue(
-        self,
-        job_type: str,
-        payload: dict[str, Any],
-        *,
-        job_id: str | None = None,
-        priority: int = 0,
-        delay: float = 0.0,
-    ) -> bool:
-        job = NewJob(job_type, payload, priority=priority, delay=delay)
-        if job_id is not None:
-            job = NewJob(job_type, payload, job_id, priority, delay)
-        return (await self.enqueue_many([job]))[0]
 
     async def enqueue_many(self, jobs: list[NewJob]) -> list[bool]:
         now_ms = int(time.time() * 1000)

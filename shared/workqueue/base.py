@@ -72,6 +72,28 @@ class RetryPolicy:
         return raw * random.uniform(1 - self.jitter, 1)
 
 
+class BatchEnqueue:
+    """`enqueue` for a backend whose one round trip is `enqueue_many`."""
+
+    async def enqueue(
+        self,
+        job_type: str,
+        payload: dict[str, Any],
+        *,
+        job_id: str | None = None,
+        priority: int = 0,
+        delay: float = 0.0,
+    ) -> bool:
+        if job_id is None:
+            job = NewJob(job_type, payload, priority=priority, delay=delay)
+        else:
+            job = NewJob(job_type, payload, job_id, priority, delay)
+        return (await self.enqueue_many([job]))[0]
+
+    async def enqueue_many(self, jobs: list[NewJob]) -> list[bool]:
+        raise NotImplementedError
+
+
 class WorkQueue(Protocol):
     """What producers, workers and operators use, whatever the broker."""
 

@@ -17,13 +17,13 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from shared.workqueue import redis_scripts as lua
-from shared.workqueue.base import Job, NewJob, Outcome, QueueUnavailable
+from shared.workqueue.base import BatchEnqueue, Job, NewJob, Outcome, QueueUnavailable
 
 ENQUEUE_CHUNK = 1000
 CONNECTION_ERRORS = (RedisConnectionError, RedisTimeoutError, OSError)
 
 
-class RedisWorkQueue:
+class RedisWorkQueue(BatchEnqueue):
     backend = "redis"
 
     def __init__(
@@ -68,20 +68,6 @@ class RedisWorkQueue:
             return await self._scripts[script](keys=[self.prefix], args=args)
         except CONNECTION_ERRORS as exc:
             raise QueueUnavailable(f"redis: {exc}") from exc
-
-    async def enqueue(
-        self,
-        job_type: str,
-        payload: dict[str, Any],
-        *,
-        job_id: str | None = None,
-        priority: int = 0,
-        delay: float = 0.0,
-    ) -> bool:
-        job = NewJob(job_type, payload, priority=priority, delay=delay)
-        if job_id is not None:
-            job = NewJob(job_type, payload, job_id, priority, delay)
-        return (await self.enqueue_many([job]))[0]
 
     async def enqueue_many(self, jobs: list[NewJob]) -> list[bool]:
         if not jobs:
