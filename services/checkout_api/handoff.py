@@ -5,7 +5,8 @@ work queue when the broker answers (retrying with backoff while it does not). Po
 stays the source of truth: the reconciler writes the job to the outbox again for every
 transaction whose rewards are still pending long after its job was queued, so a broker
 that lost its data loses no reward. The job id (the transaction id) de-duplicates a job
-that is still queued, and the reward worker's `rewards_status = 'pending'` guard makes a
+that is still queued, a job that failed for good runs again when it is published again, and
+the reward worker's `rewards_status = 'pending'` guard makes a
 second run of a finished job a no-op.
 """
 

@@ -97,6 +97,7 @@ class OutboxRelay:
         poll_interval: float = 2.0,
         max_backoff: float = 60.0,
         sent_retention: float = 7 * 86_400.0,
+        publish_timeout: float = 30.0,
     ) -> None:
         self.db = db
         self.schema = schema
@@ -107,6 +108,7 @@ class OutboxRelay:
         self._wake = asyncio.Event()
         self._listener: asyncpg.Connection | None = None
         self.sent_retention = sent_retention
+        self.publish_timeout = publish_timeout
         self._last_gauges = 0.0
         self._last_purge = 0.0
 
@@ -197,8 +199,13 @@ class OutboxRelay:
             for start in range(0, len(messages), publisher.max_batch)
         ]
         # The chunks of one claim go out concurrently: one round trip of latency, not ten.
+        # Each has a deadline, so a broker that never answers cannot hold the rows' locks.
         outcomes = await asyncio.gather(
-            *(publisher.publish(destination, chunk) for chunk in chunks), return_exceptions=True
+            *(
+                asyncio.wait_for(publisher.publish(destination, chunk), self.publish_timeout)
+                for chunk in chunks
+            ),
+            return_exceptions=True,
         )
         failed: dict[int, str] = {}
         for chunk, outcome in zip(chunks, outcomes, strict=True):
@@ -222,10 +229,13 @@ class OutboxRelay:
     async def _ensure_listener(self) -> None:
         if self._listener is not None and not self._listener.is_closed():
             return
+        conn: asyncpg.Connection | None = None
         try:
             conn = await asyncpg.connect(self.db.dsn, timeout=5)
             await conn.add_listener(f"{self.schema}_outbox", lambda *_: self._wake.set())
         except Exception as exc:
+            if conn is not None:
+                conn.terminate()
             if not is_unavailable(exc):
                 raise
             log.warning("outbox listener unavailable, polling", error=repr(exc))

@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+from shared.logging import get_logger
 from shared.messaging.outbox import OutboxMessage
 from shared.workqueue.base import NewJob, WorkQueue
+
+log = get_logger(__name__)
 
 
 class WorkQueuePublisher:
     """Turns outbox rows into jobs: type = event type, payload = envelope, id = message id.
 
     A row that was already enqueued (a relay crashed before marking it sent) has a known
-    job id, so enqueuing it again is a no-op rather than a duplicate job.
+    job id, so enqueuing it again is a no-op rather than a duplicate job, while that job waits
+    or runs. If the known job failed for good, publishing it again (as the checkout
+    reconciler does for a checkout whose rewards are still pending) runs it again: the
+    database, not the queue, decides whether the work is still owed.
     """
 
     max_batch = 500
@@ -28,5 +34,8 @@ class WorkQueuePublisher:
             )
             for message in messages
         ]
-        await self.queue.enqueue_many(jobs)
+        accepted = await self.queue.enqueue_many(jobs)
+        for job, fresh in zip(jobs, accepted, strict=True):
+            if not fresh and await self.queue.retry_failed(job.job_id):
+                log.warning("failed job published again: runs again", job_id=job.job_id)
         return {}

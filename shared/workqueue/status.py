@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from shared.logging import get_logger
-from shared.workqueue.base import QueueUnavailable, WorkQueue
+from shared.workqueue.base import WorkQueue
 from shared.workqueue.metrics import JOBS_BY_STATE
 
 log = get_logger(__name__)
@@ -16,8 +16,8 @@ async def track_queue_gauges(queue: WorkQueue, interval: float = 5.0) -> None:
     while True:
         try:
             counts = await queue.status()
-        except QueueUnavailable as exc:
-            log.warning("queue status unavailable", error=str(exc))
+        except Exception as exc:  # a metrics loop must never die (readiness would fail)
+            log.warning("queue status unavailable", error=repr(exc))
         else:
             for state, count in counts.items():
                 if count is not None:

@@ -106,7 +106,9 @@ class Worker:
                     await asyncio.wait_for(self._stopping.wait(), delay)
                 continue
             if self._stopping.is_set() and jobs:
-                await self.queue.release(jobs)
+                # Unreleased jobs come back after the visibility timeout: nothing is lost.
+                with contextlib.suppress(QueueUnavailable):
+                    await self.queue.release(jobs)
                 break
             for job in jobs:
                 task = asyncio.create_task(self._run_job(job))

@@ -142,7 +142,7 @@ async def test_notify_wakes_the_relay_long_before_its_poll_interval(
     receiver = Receiver(sqs, queue)
     for _ in range(3):
         ids = await write(db, schema, 1)
-        await receiver.wait_for(ids, timeout=2.0)
+        await receiver.wait_for(ids, timeout=10.0)
 
 
 async def test_a_row_written_while_the_relay_publishes_is_not_left_for_the_poll(
@@ -158,15 +158,16 @@ async def test_a_row_written_while_the_relay_publishes_is_not_left_for_the_poll(
         async def publish(self, destination: str, messages: list[OutboxMessage]) -> dict[int, str]:
             if not late:
                 late.extend(await write(db, schema, 1))
-                await asyncio.sleep(0.2)  # the notification reaches the listener meanwhile
+                # The drain goes on until the row's notification has reached the listener.
+                await eventually(_async(relay._wake.is_set), what="the notification")
             return await inner.publish(destination, messages)
 
     relay = start_relay(WritesDuringPublish(), poll_interval=30.0)
     await eventually(_async(lambda: relay._listener is not None), what="the relay listening")
     first = await write(db, schema, 1)
     receiver = Receiver(sqs, queue)
-    await receiver.wait_for(first, timeout=2.0)
-    await receiver.wait_for(late, timeout=2.0)
+    await receiver.wait_for(first, timeout=10.0)
+    await receiver.wait_for(late, timeout=10.0)
 
 
 def _async(probe: Callable[[], bool]) -> Callable[[], Any]:

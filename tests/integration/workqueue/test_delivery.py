@@ -53,8 +53,10 @@ async def test_an_idle_worker_starts_a_new_job_within_milliseconds(queue: WorkQu
         for _ in range(5):
             await queue.enqueue("ping", {"at": time.monotonic()})
             waits.append(await asyncio.wait_for(started.get(), 10))
-    # A few milliseconds on a quiet machine; the bounds leave room for a loaded one.
-    assert sorted(waits)[2] < 0.05 and max(waits) < 0.5, waits
+    # A few milliseconds on a quiet machine (`make bench` measures it). The bounds leave room
+    # for a loaded one and still sit below the idle worker's 1 s fallback wake-up, so only a
+    # blocking read (not polling) passes.
+    assert sorted(waits)[2] < 0.25 and max(waits) < 0.9, waits
 
 
 async def test_higher_priority_jobs_run_first(queue: WorkQueue) -> None:

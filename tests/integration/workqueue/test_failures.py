@@ -13,7 +13,9 @@ from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 from shared.config import Settings
+from shared.messaging.outbox import OutboxMessage
 from shared.workqueue import Job, NewJob, RetryPolicy, Worker, WorkQueue, create_work_queue
+from shared.workqueue.publisher import WorkQueuePublisher
 from tests.integration.workqueue.test_delivery import running
 from tests.support.proxy import TcpProxy
 from tests.support.wait import eventually
@@ -131,3 +133,30 @@ async def _settled(queue: WorkQueue) -> bool:
 
 async def _len(items: object, expected: int) -> bool:
     return len(items) >= expected  # type: ignore[arg-type]
+
+
+async def test_publishing_a_job_that_failed_for_good_runs_it_again(queue: WorkQueue) -> None:
+    """The checkout reconciler re-publishes a pending checkout's job under the same id: a job
+    that exhausted its attempts runs again, one still waiting is not duplicated."""
+    runs: list[str] = []
+    healthy = False
+
+    async def reward(job: Job) -> None:
+        runs.append(job.id)
+        if not healthy:
+            raise RuntimeError("database down")
+
+    def row(n: int) -> OutboxMessage:
+        return OutboxMessage(n, "jobs", f"m-{n}", "reward", {"n": n}, {"jobId": "tx-1"})
+
+    publisher = WorkQueuePublisher(queue)
+    worker = Worker(queue, {"reward": reward}, retry={"reward": RetryPolicy(max_attempts=1)})
+    assert await publisher.publish("jobs", [row(1)]) == {}
+    async with running(worker):
+        await eventually(lambda: _failed(queue, 1), timeout=20, what="the job to fail for good")
+        healthy = True
+        assert await publisher.publish("jobs", [row(2)]) == {}
+        await eventually(lambda: _len(runs, 2), timeout=10, what="the job to run again")
+        if queue.backend == "redis":  # it moved back; RabbitMQ keeps the old failure's record
+            await eventually(lambda: _failed(queue, 0), what="the failed set to empty")
+    assert runs == ["tx-1", "tx-1"]
