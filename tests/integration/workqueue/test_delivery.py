@@ -110,10 +110,12 @@ async def test_a_running_job_survives_a_worker_heartbeat_past_the_visibility_tim
     queue: WorkQueue,
 ) -> None:
     runs: list[str] = []
+    finished: list[str] = []
 
     async def slow(job: Job) -> None:
         runs.append(job.id)
         await asyncio.sleep(2.5)  # longer than the 1 s visibility timeout
+        finished.append(job.id)
 
     other_runs: list[str] = []
 
@@ -124,7 +126,9 @@ async def test_a_running_job_survives_a_worker_heartbeat_past_the_visibility_tim
     async with running(Worker(queue, {"slow": slow}, heartbeat=0.2)):
         await eventually(lambda: _len(runs, 1), what="the slow job to start")
         async with running(Worker(queue, {"slow": record}, heartbeat=0.3)):
-            await eventually(lambda: _done(queue, 1), timeout=10, what="the slow job to finish")
+            # The second worker is up for the whole run of the slow job.
+            await eventually(lambda: _len(finished, 1), timeout=10, what="the slow job to end")
+            await eventually(lambda: _done(queue, 1), timeout=10, what="the job settled")
     assert runs == ["slow-1"] and other_runs == []
 
 
