@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 import asyncpg
@@ -131,15 +132,23 @@ async def create_booking(request: web.Request) -> web.Response:
     return await _idempotent(request, principal, effect)
 
 
+async def _visible_booking(
+    conn: asyncpg.Connection, principal: Principal, booking_id: uuid.UUID
+) -> asyncpg.Record:
+    """The booking, if it exists (404) and the caller may see it (403)."""
+    row = await storage.find_booking(conn, booking_id)
+    if row is None:
+        raise NotFound("booking", booking_id)
+    _may_see(principal, row)
+    return row
+
+
 @operation("A booking", response=BookingModel, errors=(404,))
 async def get_booking(request: web.Request) -> web.Response:
     principal = _caller(request)
     booking_id = path_uuid(request, "booking_id", "booking")
     async with request.app[DATABASE].acquire() as conn:
-        row = await storage.find_booking(conn, booking_id)
-    if row is None:
-        raise NotFound("booking", booking_id)
-    _may_see(principal, row)
+        row = await _visible_booking(conn, principal, booking_id)
     return json_response(booking_out(row))
 
 
@@ -148,10 +157,7 @@ async def booking_history(request: web.Request) -> web.Response:
     principal = _caller(request)
     booking_id = path_uuid(request, "booking_id", "booking")
     async with request.app[DATABASE].acquire() as conn:
-        row = await storage.find_booking(conn, booking_id)
-        if row is None:
-            raise NotFound("booking", booking_id)
-        _may_see(principal, row)
+        await _visible_booking(conn, principal, booking_id)
         events = await read_stream(conn, SCHEMA, commands.booking_stream(booking_id))
     entries = [
         HistoryEntry(
