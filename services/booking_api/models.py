@@ -6,13 +6,16 @@ import base64
 import binascii
 import json
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import asyncpg
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
 from shared.errors import Problem
+
+M = TypeVar("M", bound=BaseModel)
 
 MAX_TEXT = 500
 StatusName = Literal["pending", "confirmed", "rejected", "cancelled", "expired"]
@@ -121,6 +124,20 @@ def dump(model: BaseModel) -> dict[str, Any]:
 def encode_cursor(at: datetime, ident: uuid.UUID) -> str:
     raw = json.dumps([at.isoformat(), str(ident)]).encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def page_items(
+    rows: list[Any],
+    limit: int,
+    out: Callable[[Any], M],
+    position: Callable[[M], tuple[datetime, uuid.UUID]],
+) -> tuple[list[M], str | None]:
+    """The page of `rows` (fetched with `limit + 1` to learn whether more follow) and the
+    cursor of the next page, made from the last item's position."""
+    items = [out(row) for row in rows[:limit]]
+    if len(rows) <= limit:
+        return items, None
+    return items, encode_cursor(*position(items[-1]))
 
 
 def decode_cursor(cursor: str | None) -> tuple[datetime, uuid.UUID] | None:

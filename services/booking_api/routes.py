@@ -25,7 +25,7 @@ from services.booking_api.models import (
     booking_out,
     decode_cursor,
     dump,
-    encode_cursor,
+    page_items,
     slot_out,
 )
 from services.booking_api.projections import SCHEMA
@@ -89,9 +89,7 @@ async def available_slots(request: web.Request) -> web.Response:
             after=decode_cursor(query.cursor),
             limit=query.limit + 1,
         )
-    items = [slot_out(row) for row in rows[: query.limit]]
-    more = len(rows) > query.limit
-    cursor = encode_cursor(items[-1].starts_at, items[-1].id) if more else None
+    items, cursor = page_items(rows, query.limit, slot_out, lambda s: (s.starts_at, s.id))
     return json_response(SlotPage(items=items, next_cursor=cursor))
 
 
@@ -212,9 +210,7 @@ async def provider_bookings(request: web.Request) -> web.Response:
             before=decode_cursor(query.cursor),
             limit=query.limit + 1,
         )
-    items = [booking_out(row) for row in rows[: query.limit]]
-    more = len(rows) > query.limit
-    cursor = encode_cursor(items[-1].created_at, items[-1].id) if more else None
+    items, cursor = page_items(rows, query.limit, booking_out, lambda b: (b.created_at, b.id))
     return json_response(BookingPage(items=items, next_cursor=cursor))
 
 

@@ -25,7 +25,7 @@ from shared.events.checkout import (
     WalletDebited,
     WalletToppedUp,
 )
-from shared.events.envelope import Envelope, make_envelope
+from shared.events.envelope import Envelope, Payload, make_envelope
 from shared.messaging import outbox
 from shared.storage import eventstore, ledger
 
@@ -54,13 +54,10 @@ async def register_customer(
         raise Problem(422, f"referrer {referrer_id} does not exist", title="Unknown referrer")
     customer_id = customer_id or uuid.uuid4()
     await storage.insert_customer(conn, customer_id, name, referrer_id, tier)
-    event = make_envelope(
-        CustomerRegistered(customer_id=customer_id, name=name, referrer_id=referrer_id, tier=tier),
-        type_="CUSTOMER_REGISTERED",
-        source=SERVICE,
-        subject=str(customer_id),
+    payload = CustomerRegistered(
+        customer_id=customer_id, name=name, referrer_id=referrer_id, tier=tier
     )
-    await eventstore.append(conn, SCHEMA, f"customer-{customer_id}", 0, [event], actor=actor)
+    await _open_stream(conn, "customer", customer_id, payload, "CUSTOMER_REGISTERED", actor)
     return customer_id
 
 
@@ -74,14 +71,22 @@ async def add_product(
 ) -> uuid.UUID:
     product_id = product_id or uuid.uuid4()
     await storage.insert_product(conn, product_id, name, price)
-    event = make_envelope(
-        ProductAdded(product_id=product_id, name=name, price=price),
-        type_="PRODUCT_ADDED",
-        source=SERVICE,
-        subject=str(product_id),
-    )
-    await eventstore.append(conn, SCHEMA, f"product-{product_id}", 0, [event], actor=actor)
+    payload = ProductAdded(product_id=product_id, name=name, price=price)
+    await _open_stream(conn, "product", product_id, payload, "PRODUCT_ADDED", actor)
     return product_id
+
+
+async def _open_stream(
+    conn: asyncpg.Connection,
+    kind: str,
+    ident: uuid.UUID,
+    payload: Payload,
+    type_: str,
+    actor: str,
+) -> None:
+    """Start the stream `<kind>-<id>` with its first event (a second start is a conflict)."""
+    event = make_envelope(payload, type_=type_, source=SERVICE, subject=str(ident))
+    await eventstore.append(conn, SCHEMA, f"{kind}-{ident}", 0, [event], actor=actor)
 
 
 async def add_to_cart(
