@@ -114,7 +114,7 @@ class Posting:
 async def post_many(
     conn: asyncpg.Connection, schema: str, postings: list[Posting]
 ) -> dict[tuple[str, str], int]:
-    """Post several entries in two statements (one round trip each) with `post`'s rules.
+    """Post several entries in one statement (one round trip) with `post`'s rules.
 
     Return {(account_type, owner_id): new balance} for the accounts that moved; a posting
     made before (same account, kind, reference) is skipped. Accounts are locked in key
@@ -124,7 +124,21 @@ async def post_many(
         raise ValueError("a posting must move the balance")
     if not postings:
         return {}
-    rows = await conn.fetch(
+    # A savepoint, as in `post`: a refused batch leaves none of its postings behind even if
+    # the caller catches InsufficientFunds and commits the rest of its transaction.
+    async with conn.transaction():
+        rows = await _post_rows(conn, schema, postings)
+        for row in rows:
+            if row["balance"] is None:
+                raise InsufficientFunds(row["owner_id"], -int(row["amount"]))
+    return {(row["account_type"], row["owner_id"]): int(row["balance"]) for row in rows}
+
+
+async def _post_rows(
+    conn: asyncpg.Connection, schema: str, postings: list[Posting]
+) -> list[asyncpg.Record]:
+    """Insert the entries and move the balances; a refused account's balance comes back NULL."""
+    rows: list[asyncpg.Record] = await conn.fetch(
         f"""WITH new AS (
                 INSERT INTO {schema}.ledger_entries
                     (account_type, owner_id, amount, kind, reference, details)
@@ -132,18 +146,29 @@ async def post_many(
                                      $5::text[], $6::jsonb[])
                 ON CONFLICT (account_type, owner_id, kind, reference) DO NOTHING
                 RETURNING account_type, owner_id, amount),
+            sums AS (
+                SELECT account_type, owner_id, sum(amount) AS amount FROM new
+                GROUP BY account_type, owner_id),
+            -- A new account opens at its credit; a debit can only move an account that
+            -- exists and covers it (the CHECK refuses a negative opening row, so a debit
+            -- proposes 0 and the RETURNING tells an opened account from a moved one).
             moved AS (
                 INSERT INTO {schema}.ledger_accounts AS a (account_type, owner_id, balance)
-                SELECT account_type, owner_id, sum(amount) FROM new
-                GROUP BY account_type, owner_id HAVING sum(amount) >= 0
+                SELECT account_type, owner_id, greatest(amount, 0) FROM sums
                 ORDER BY account_type, owner_id
                 ON CONFLICT (account_type, owner_id) DO UPDATE
-                    SET balance = a.balance + EXCLUDED.balance, updated_at = now()
-                    WHERE a.balance + EXCLUDED.balance >= 0
-                RETURNING account_type, owner_id, balance)
-            SELECT n.account_type, n.owner_id, sum(n.amount) AS amount, m.balance
-            FROM new n LEFT JOIN moved m USING (account_type, owner_id)
-            GROUP BY n.account_type, n.owner_id, m.balance""",
+                    SET balance = a.balance + (
+                            SELECT s.amount FROM sums s
+                            WHERE s.account_type = a.account_type AND s.owner_id = a.owner_id),
+                        updated_at = now()
+                    WHERE a.balance + (
+                            SELECT s.amount FROM sums s
+                            WHERE s.account_type = a.account_type AND s.owner_id = a.owner_id
+                        ) >= 0
+                RETURNING account_type, owner_id, balance, xmax = 0 AS opened)
+            SELECT s.account_type, s.owner_id, s.amount,
+                   CASE WHEN m.opened AND s.amount < 0 THEN NULL ELSE m.balance END AS balance
+            FROM sums s LEFT JOIN moved m USING (account_type, owner_id)""",
         [p.account_type for p in postings],
         [p.owner_id for p in postings],
         [p.amount for p in postings],
@@ -151,10 +176,7 @@ async def post_many(
         [p.reference for p in postings],
         [json.dumps(p.details) for p in postings],
     )
-    for row in rows:
-        if row["balance"] is None:
-            raise InsufficientFunds(row["owner_id"], -int(row["amount"]))
-    return {(row["account_type"], row["owner_id"]): int(row["balance"]) for row in rows}
+    return rows
 
 
 async def balance(conn: asyncpg.Connection, schema: str, account_type: str, owner_id: str) -> int:

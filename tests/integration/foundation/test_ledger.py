@@ -108,3 +108,27 @@ async def test_entries_page_newest_first(db: Database, schema: str) -> None:
         first = await ledger.entries(conn, schema, WALLET, owner, limit=2)
         second = await ledger.entries(conn, schema, WALLET, owner, limit=2, before_id=first[-1].id)
     assert [e.amount for e in first + second] == [5, 4, 3, 2]
+
+
+async def test_a_refused_batch_leaves_nothing_even_if_the_caller_commits(
+    db: Database, schema: str
+) -> None:
+    rich, poor = sorted(str(uuid.uuid4()) for _ in range(2))
+    async with db.transaction() as conn:
+        await ledger.post(conn, schema, WALLET, poor, 10, kind="top-up", reference="t1")
+    batch = [
+        ledger.Posting(WALLET, rich, 40, kind="reward", reference="b1"),
+        ledger.Posting(WALLET, poor, -25, kind="checkout", reference="b1"),
+    ]
+    async with db.transaction() as conn:
+        with pytest.raises(InsufficientFunds):
+            await ledger.post_many(conn, schema, batch)
+        # the caller records the refusal and commits: no posting of the batch may remain
+        await ledger.post(conn, schema, WALLET, poor, 5, kind="goodwill", reference="g1")
+    assert await _state(db, schema, rich) == (0, 0, 0)
+    assert await _state(db, schema, poor) == (15, 15, 2)
+    async with db.transaction() as conn:  # the references are still free for a covered retry
+        moved = await ledger.post_many(
+            conn, schema, [batch[0], ledger.Posting(WALLET, poor, -15, "checkout", "b1")]
+        )
+    assert moved == {(WALLET, rich): 40, (WALLET, poor): 0}
