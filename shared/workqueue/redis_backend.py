@@ -10,6 +10,7 @@ an idle worker sends no commands in between.
 from __future__ import annotations
 
 import json
+import secrets
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -105,7 +106,10 @@ class RedisWorkQueue(BatchEnqueue):
         return jobs
 
     async def _claim(self, count: int) -> tuple[list[Job], int, int]:
-        out = json.loads(await self._run("CLAIM", [count, self.visibility_ms]))
+        # A random token per claim fences it: attempt numbers repeat (a release gives one
+        # back, a retried failed job starts again at 1), a 64-bit random token does not.
+        tokens = [secrets.token_hex(8) for _ in range(max(0, count))]
+        out = json.loads(await self._run("CLAIM", [count, self.visibility_ms, *tokens]))
         now, next_due = int(out[0]), int(out[1])
         jobs = [
             Job(
@@ -116,9 +120,9 @@ class RedisWorkQueue(BatchEnqueue):
                 attempt=int(attempts),
                 enqueued_at=int(enqueued_at) / 1000,
                 history=json.loads(history or "[]"),
-                receipt=int(attempts),
+                receipt=token,
             )
-            for job_id, type_, payload, priority, attempts, enqueued_at, history in out[3:]
+            for job_id, type_, payload, priority, attempts, enqueued_at, history, token in out[3:]
         ]
         return jobs, now, next_due
 
@@ -126,7 +130,15 @@ class RedisWorkQueue(BatchEnqueue):
         if not outcomes:
             return
         batch = [
-            [o.job.id, o.job.receipt, o.kind, int(o.delay * 1000), o.error, o.traceback]
+            [
+                o.job.id,
+                o.job.receipt,
+                o.job.attempt,
+                o.kind,
+                int(o.delay * 1000),
+                o.error,
+                o.traceback,
+            ]
             for o in outcomes
         ]
         await self._run("SETTLE", [self.keep_completed, self.keep_failed, _dumps(batch)])

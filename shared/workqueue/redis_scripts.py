@@ -2,7 +2,8 @@
 
 Keys (the `{name}` hash tag keeps one queue in one cluster slot):
     wq:{name}:job:<id>  hash: type, payload, priority, score, attempts, state, enqueued_at,
-                        started_at, finished_at, error, traceback, history (JSON list)
+                        started_at, finished_at, error, traceback, history (JSON list),
+                        token (the random token of the claim that holds the job, if any)
     wq:{name}:waiting   zset by score = -priority * 1e12 + sequence (ZPOPMIN: priority, FIFO)
     wq:{name}:active    zset by visibility deadline (ms); expired entries are stalled jobs
     wq:{name}:delayed   zset by due time (ms)
@@ -68,9 +69,11 @@ return table.concat(added)
 """
 )
 
-# ARGV: count, visibility_ms. Promotes due delayed jobs, recovers stalled ones, then claims.
-# Returns JSON [now, next_due_or_-1, recovered, [id, type, payload, priority, attempts,
-# enqueued_at, history], ...].
+# ARGV: count, visibility_ms, then `count` random tokens (one per claim; the client draws
+# them, since a script's PRNG is seeded the same way on every call). Promotes due delayed
+# jobs, recovers stalled ones (their claims become void), then claims. Returns JSON
+# [now, next_due_or_-1, recovered, [id, type, payload, priority, attempts, enqueued_at,
+# history, token], ...].
 CLAIM = (
     _PRELUDE
     + """
@@ -82,6 +85,7 @@ local function back_to_waiting(id, set)
   if score then
     redis.call('ZADD', p .. 'waiting', score, id)
     redis.call('HSET', key, 'state', 'waiting')
+    redis.call('HDEL', key, 'token')
   end
 end
 for _, id in ipairs(redis.call('ZRANGEBYSCORE', p .. 'delayed', '-inf', now, 'LIMIT', 0, 1000)) do
@@ -99,11 +103,12 @@ if count > 0 then
     local id = popped[i]
     local key = p .. 'job:' .. id
     if redis.call('EXISTS', key) == 1 then
+      local token = ARGV[2 + (i + 1) / 2]
       local attempts = redis.call('HINCRBY', key, 'attempts', 1)
-      redis.call('HSET', key, 'state', 'active', 'started_at', now)
+      redis.call('HSET', key, 'state', 'active', 'started_at', now, 'token', token)
       redis.call('ZADD', p .. 'active', now + vis, id)
       local f = redis.call('HMGET', key, 'type', 'payload', 'priority', 'enqueued_at', 'history')
-      out[#out + 1] = {id, f[1], f[2], f[3], attempts, f[4], f[5]}
+      out[#out + 1] = {id, f[1], f[2], f[3], attempts, f[4], f[5], token}
     end
   end
 end
@@ -113,18 +118,19 @@ return cjson.encode(out)
 """
 )
 
-# ARGV: keep_completed, keep_failed, JSON list of [id, attempt, kind, delay_ms, error,
-# traceback]. An outcome whose attempt is not the job's current one (the job stalled
-# and was claimed again) is ignored. Returns the number of outcomes applied.
+# ARGV: keep_completed, keep_failed, JSON list of [id, token, attempt, kind, delay_ms, error,
+# traceback]. An outcome whose token is not the job's current claim (the job stalled, was
+# released or settled, and maybe claimed again) is ignored. Returns the number applied.
 SETTLE = (
     _PRELUDE
     + """
 local keep_completed, keep_failed = tonumber(ARGV[1]), tonumber(ARGV[2])
 local applied, retries = 0, 0
 for _, o in ipairs(cjson.decode(ARGV[3])) do
-  local id, attempt, kind = o[1], tostring(o[2]), o[3]
+  local id, token, attempt, kind = o[1], o[2], o[3], o[4]
   local key = p .. 'job:' .. id
-  if redis.call('HGET', key, 'attempts') == attempt then
+  if redis.call('HGET', key, 'token') == token then
+    redis.call('HDEL', key, 'token')
     redis.call('ZREM', p .. 'active', id)
     redis.call('ZREM', p .. 'waiting', id)
     applied = applied + 1
@@ -133,12 +139,12 @@ for _, o in ipairs(cjson.decode(ARGV[3])) do
       redis.call('ZADD', p .. 'completed', now, id)
     else
       local history = cjson.decode(redis.call('HGET', key, 'history') or '[]')
-      local delay = tonumber(o[4])
-      local entry = {attempt = tonumber(attempt), error = o[5], at = now}
+      local delay = tonumber(o[5])
+      local entry = {attempt = tonumber(attempt), error = o[6], at = now}
       if kind == 'retry' then entry.retry_in_ms = delay end
       history[#history + 1] = entry
-      redis.call('HSET', key, 'history', cjson.encode(history), 'error', o[5],
-        'traceback', o[6], 'finished_at', now)
+      redis.call('HSET', key, 'history', cjson.encode(history), 'error', o[6],
+        'traceback', o[7], 'finished_at', now)
       if kind == 'retry' then
         redis.call('HSET', key, 'state', 'delayed')
         redis.call('ZADD', p .. 'delayed', now + delay, id)
@@ -157,14 +163,14 @@ return applied
 """
 )
 
-# ARGV: visibility_ms, then pairs id, attempt. Pushes the deadline of jobs still held.
+# ARGV: visibility_ms, then pairs id, token. Pushes the deadline of jobs still held.
 EXTEND = (
     _PRELUDE
     + """
 local vis = tonumber(ARGV[1])
 for i = 2, #ARGV, 2 do
   local id = ARGV[i]
-  if redis.call('HGET', p .. 'job:' .. id, 'attempts') == ARGV[i + 1] then
+  if redis.call('HGET', p .. 'job:' .. id, 'token') == ARGV[i + 1] then
     redis.call('ZADD', p .. 'active', 'XX', now + vis, id)
   end
 end
@@ -172,15 +178,16 @@ return 1
 """
 )
 
-# ARGV: pairs id, attempt. Gives claimed jobs back untouched (the claim is not an attempt).
+# ARGV: pairs id, token. Gives claimed jobs back untouched (the claim is not an attempt).
 RELEASE = (
     _PRELUDE
     + """
 for i = 1, #ARGV, 2 do
   local id = ARGV[i]
   local key = p .. 'job:' .. id
-  if redis.call('HGET', key, 'attempts') == ARGV[i + 1]
+  if redis.call('HGET', key, 'token') == ARGV[i + 1]
       and redis.call('ZREM', p .. 'active', id) == 1 then
+    redis.call('HDEL', key, 'token')
     redis.call('HINCRBY', key, 'attempts', -1)
     redis.call('HSET', key, 'state', 'waiting')
     redis.call('ZADD', p .. 'waiting', redis.call('HGET', key, 'score'), id)
@@ -192,6 +199,7 @@ return 1
 )
 
 # ARGV: ids (empty: every failed job). Failed jobs go back to waiting with fresh attempts.
+# An id whose hash is gone (evicted, or deleted by hand) is dropped from the set, not moved.
 RETRY_FAILED = (
     _PRELUDE
     + """
@@ -200,9 +208,10 @@ if #ids == 0 then ids = redis.call('ZRANGE', p .. 'failed', 0, -1) end
 local moved = 0
 for _, id in ipairs(ids) do
   local key = p .. 'job:' .. id
-  if redis.call('ZREM', p .. 'failed', id) == 1 then
+  local score = redis.call('HGET', key, 'score')
+  if redis.call('ZREM', p .. 'failed', id) == 1 and score then
     redis.call('HSET', key, 'state', 'waiting', 'attempts', 0)
-    redis.call('ZADD', p .. 'waiting', redis.call('HGET', key, 'score'), id)
+    redis.call('ZADD', p .. 'waiting', score, id)
     moved = moved + 1
   end
 end
