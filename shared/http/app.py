@@ -34,8 +34,10 @@ READINESS_TIMEOUT = 2.0
 
 def problem_response(problem: Problem, request: web.Request) -> web.Response:
     headers = {}
-    if isinstance(problem, ServiceUnavailable):
-        headers["Retry-After"] = str(problem.retry_after)
+    # A 503, or a 409 of a request still in flight, tells the client when to try again.
+    retry_after = getattr(problem, "retry_after", None)
+    if retry_after is not None:
+        headers["Retry-After"] = str(retry_after)
     return web.Response(
         status=problem.status,
         text=json.dumps(problem.to_dict(instance=request.path)),

@@ -1,9 +1,12 @@
 """Idempotency-Key handling for mutating POSTs.
 
-The key row is inserted in the same transaction as the effect. A concurrent duplicate
-blocks on that row's unique key until the first commits, then replays the stored response;
-if the first fails and rolls back, the duplicate runs the effect itself. So N concurrent
-requests with one key produce exactly one effect and N identical responses.
+The key row is inserted in the same transaction as the effect, after a transaction-level
+advisory lock on (schema, principal, key) taken with `pg_try_advisory_xact_lock`. A duplicate
+that arrives while the first is in flight does not get the lock and is answered 409 with
+Retry-After at once (as Stripe does): it never waits holding a pool connection, so a retry
+storm on one slow request cannot exhaust the pool. A duplicate after the first commits
+replays the stored response; after the first rolls back, it runs the effect itself. So N
+concurrent requests with one key produce exactly one effect.
 """
 
 from __future__ import annotations
@@ -16,12 +19,28 @@ from typing import Any
 import asyncpg
 from aiohttp import web
 
-from shared.errors import Problem
+from shared.errors import Conflict, Problem
 from shared.storage.pool import Database
 
 Effect = Callable[[asyncpg.Connection], Awaitable[tuple[int, Any]]]
 HEADER = "Idempotency-Key"
 MAX_KEY_LENGTH = 255
+# Seconds a duplicate of a request in flight is told to wait before retrying.
+IN_FLIGHT_RETRY_AFTER = 1
+
+
+class InFlight(Conflict):
+    """A request with this Idempotency-Key is still running: retry later (409, Retry-After)."""
+
+    def __init__(self) -> None:
+        super().__init__(f"a request with this {HEADER} is in progress; retry later")
+        self.retry_after = IN_FLIGHT_RETRY_AFTER
+
+
+def _lock_key(schema: str, principal: str, key: str) -> int:
+    """A signed 64-bit advisory lock id of (schema, principal, key)."""
+    digest = hashlib.sha256(f"idempotency\0{schema}\0{principal}\0{key}".encode()).digest()
+    return int.from_bytes(digest[:8], "big", signed=True)
 
 
 def _dumps(payload: Any) -> str:
@@ -59,6 +78,12 @@ async def idempotent(
         f"{request.method} {request.path}\n".encode() + await request.read()
     ).hexdigest()
     async with db.transaction() as conn:
+        # Whoever holds the lock has the key row uncommitted (or is about to insert it):
+        # waiting for it would hold this connection for as long as the first request runs.
+        if not await conn.fetchval(
+            "SELECT pg_try_advisory_xact_lock($1)", _lock_key(schema, principal, key)
+        ):
+            raise InFlight()
         await conn.execute(
             f"DELETE FROM {schema}.idempotency_keys "
             "WHERE principal = $1 AND key = $2 AND expires_at < now()",
@@ -82,7 +107,7 @@ async def idempotent(
                 key,
             )
             if row is None:  # expired and purged between the two statements
-                raise Problem(409, "the request with this Idempotency-Key is being retried")
+                raise InFlight()
             if row["request_hash"] != digest:
                 raise Problem(422, f"this {HEADER} was used with a different request")
             return _response(row["status"], row["body"], replayed=True)

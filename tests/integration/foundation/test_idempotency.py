@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -26,7 +27,8 @@ def make_app(settings: Settings, db: Database, schema: str, ttl: float) -> web.A
         data = await read_json(request)
 
         async def effect(conn: Any) -> tuple[int, Any]:
-            await conn.execute("SELECT pg_sleep(0.05)")  # a slow effect widens any race
+            # A slow effect widens any race; a body may ask for a slower one.
+            await conn.execute("SELECT pg_sleep($1)", float(data.get("sleep", 0.05)))
             widget_id = await conn.fetchval(
                 f"INSERT INTO {schema}.widgets (name) VALUES ($1) RETURNING id", data["name"]
             )
@@ -109,10 +111,64 @@ async def test_thirty_concurrent_duplicates_have_one_effect(
     responses = await asyncio.gather(
         *(client.post("/widgets", json={"name": "c"}, headers=headers) for _ in range(30))
     )
-    assert {r.status for r in responses} == {201}
-    bodies = [await r.json() for r in responses]
-    assert all(body == bodies[0] for body in bodies)
+    # Each duplicate is either told the first is still running (409) or, once the first has
+    # committed, replays its response.
+    assert {r.status for r in responses} <= {201, 409}
+    done = [await r.json() for r in responses if r.status == 201]
+    assert done and all(body == done[0] for body in done)
     assert await count(db, widgets) == 1
+    replay = await client.post("/widgets", json={"name": "c"}, headers=headers)
+    assert (replay.status, await replay.json()) == (201, done[0])
+
+
+async def test_duplicates_of_a_request_in_flight_are_refused_at_once_without_taking_the_pool(
+    settings: Settings, widgets: str
+) -> None:
+    small = Database(settings.database_url, max_size=3, acquire_timeout=1.0)
+    await small.start()
+    await small.wait_ready(timeout=10)
+    app = make_app(settings, small, widgets, ttl=3600)
+    slow = {"name": "s", "sleep": 2.5}
+    try:
+        async with serve(app) as client:
+            headers = {"Idempotency-Key": "k-storm"}
+            first = asyncio.create_task(client.post("/widgets", json=slow, headers=headers))
+
+            async def in_flight() -> bool:
+                return await count(small, widgets) == 0 and await _key_in_flight(small, widgets)
+
+            await eventually(in_flight, timeout=5, what="the first request in flight")
+            started = time.monotonic()
+            storm = await asyncio.gather(
+                *(client.post("/widgets", json=slow, headers=headers) for _ in range(40))
+            )
+            storm_seconds = time.monotonic() - started
+            # The pool still serves other work while the first request runs.
+            other = await client.post(
+                "/widgets", json={"name": "o"}, headers={"Idempotency-Key": "k-other-fast"}
+            )
+            assert not first.done()
+            assert [r.status for r in storm] == [409] * 40
+            for response in storm:
+                assert response.content_type == PROBLEM_JSON
+                assert int(response.headers["Retry-After"]) >= 1
+            assert storm_seconds < 1.5
+            assert other.status == 201
+            assert (await first).status == 201
+        assert await count(small, widgets) == 2  # the first and the other: one effect each
+    finally:
+        await small.close()
+
+
+async def _key_in_flight(db: Database, schema: str) -> bool:
+    """True while the slow effect runs (its key row is not visible yet)."""
+    async with db.acquire() as conn:
+        return bool(
+            await conn.fetchval(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                "AND query LIKE 'SELECT pg_sleep%' AND state = 'active'"
+            )
+        )
 
 
 async def test_an_expired_key_runs_again(settings: Settings, db: Database, widgets: str) -> None:
