@@ -1,15 +1,84 @@
-"""Typed configuration, read from the environment (and `.env` when present)."""
+"""Typed configuration, read from the environment (and `.env` when present).
+
+Secrets have no usable defaults: building the settings refuses a missing, short or published
+`JWT_SECRET` (and `WEBHOOK_SECRET` while webhooks are on), so no process can start with one.
+"""
 
 from __future__ import annotations
 
-from pydantic import Field
+import base64
+import binascii
+from collections.abc import Callable
+
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+MIN_SECRET_BYTES = 32
+WEBHOOK_SECRET_PREFIX = "whsec_"
+# Every secret value that was ever committed to this repository (old defaults, the
+# placeholders of .env.example, examples in docs): anyone can read them, so none may sign.
+PUBLISHED_SECRETS = frozenset(
+    {
+        "local-development-secret-change-me-0123456789",
+        "local-webhook-secret-change-me",
+        "unit-test-secret-long-enough-for-hs256-0123456789",
+        "another-secret-long-enough-for-hs256-9876543210",
+        "replace-me-with-a-random-secret-of-32-bytes-or-more",
+        "whsec_replace-me-with-a-random-secret-of-32-bytes-or-more",
+    }
+)
+# A value still carrying one of these is a placeholder somebody forgot to replace.
+PLACEHOLDER_MARKERS = ("change-me", "changeme", "replace-me")
+
+
+class SecretRefused(SystemExit):
+    """A secret setting is unusable. A SystemExit, so that pydantic lets it through unwrapped
+    (its errors would echo the input) and an uncaught one ends the process with just this
+    message, never a traceback."""
+
+
+def webhook_key(secret: str) -> bytes:
+    """The HMAC key of `WEBHOOK_SECRET`: base64-decoded after a `whsec_` prefix (the Standard
+    Webhooks form), else the UTF-8 bytes of the value as it is."""
+    if secret.startswith(WEBHOOK_SECRET_PREFIX):
+        encoded = secret.removeprefix(WEBHOOK_SECRET_PREFIX)
+        try:
+            return base64.b64decode(encoded + "=" * (-len(encoded) % 4), validate=True)
+        except (binascii.Error, ValueError):
+            raise ValueError("the part after whsec_ is not base64") from None
+    return secret.encode()
+
+
+def _problem(secret: str, key: Callable[[str], bytes]) -> str | None:
+    """Why `secret` may not be used, or None. The reason never contains the value."""
+    if not secret:
+        return "is not set"
+    lowered = secret.lower()
+    if secret in PUBLISHED_SECRETS or any(m in lowered for m in PLACEHOLDER_MARKERS):
+        return "is a value published in the suite's repository"
+    try:
+        if len(key(secret)) < MIN_SECRET_BYTES:
+            return f"is shorter than {MIN_SECRET_BYTES} bytes"
+    except ValueError as exc:
+        return str(exc)
+    return None
+
+
+def _refuse(name: str, reason: str) -> SecretRefused:
+    return SecretRefused(
+        f"error: {name} {reason}; set it to at least {MIN_SECRET_BYTES} random bytes "
+        "(`make run` writes fresh ones into .env, e.g. python -c "
+        "'import secrets; print(secrets.token_urlsafe(48))')"
+    )
 
 
 class Settings(BaseSettings):
-    """Every setting of the suite. Defaults are safe for a local machine."""
+    """Every setting of the suite. Defaults are safe for a local machine; secrets have none."""
 
-    model_config = SettingsConfigDict(env_file=".env", extra="ignore", frozen=True)
+    # Validation errors never echo an input: a rejected setting may be a password or a key.
+    model_config = SettingsConfigDict(
+        env_file=".env", extra="ignore", frozen=True, hide_input_in_errors=True
+    )
 
     database_url: str = "postgresql://postgres@127.0.0.1:5432/suite"
     database_pool_min: int = 1
@@ -54,12 +123,13 @@ class Settings(BaseSettings):
     smtp_recipient_domain: str = "users.suite.local"
     smtp_timeout: float = 10.0
     webhook_url: str = ""
-    webhook_secret: str = "local-webhook-secret-change-me"
+    # Required while webhook_url is set: `whsec_<base64>` or a raw value (see webhook_key).
+    webhook_secret: str = ""
     webhook_timeout: float = 5.0
     notification_max_attempts: int = 8
     notification_retry_base: float = 1.0
 
-    jwt_secret: str = "local-development-secret-change-me-0123456789"
+    jwt_secret: str = ""
     log_level: str = "INFO"
     # JSON log lines (true), console lines (false), or unset: console on a terminal only.
     log_json: bool | None = None
@@ -79,3 +149,14 @@ class Settings(BaseSettings):
     reward_reconcile_interval: float = 30.0
     outbox_poll_interval: float = 2.0
     shutdown_grace: float = 20.0
+
+    @model_validator(mode="after")
+    def _secrets_are_usable(self) -> Settings:
+        reason = _problem(self.jwt_secret, str.encode)
+        if reason:
+            raise _refuse("JWT_SECRET", reason)
+        if self.webhook_url:
+            reason = _problem(self.webhook_secret, webhook_key)
+            if reason:
+                raise _refuse("WEBHOOK_SECRET", reason + " (required while WEBHOOK_URL is set)")
+        return self

@@ -1,13 +1,16 @@
 """Fixtures shared by every tier: a database, a moto server and settings of this session's own.
 
 Each test session creates a fresh database and uniquely named queues, so sessions running
-at the same time on one machine never see each other's data.
+at the same time on one machine never see each other's data, and random secrets of its own
+(in the environment, so every Settings and every process a test starts gets them).
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import os
+import secrets
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from urllib.parse import urlsplit, urlunsplit
@@ -23,7 +26,13 @@ from tests.support.moto import MotoServer
 SERVER_DSN = os.environ.get("TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 
 
+SESSION_JWT_SECRET = secrets.token_urlsafe(48)
+SESSION_WEBHOOK_SECRET = "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
+
+
 def pytest_configure(config: pytest.Config) -> None:
+    os.environ["JWT_SECRET"] = SESSION_JWT_SECRET
+    os.environ["WEBHOOK_SECRET"] = SESSION_WEBHOOK_SECRET
     configure_logging("tests", "WARNING", json=True)
 
 
@@ -60,6 +69,8 @@ def settings(moto_server: MotoServer) -> Iterator[Settings]:
         sqs_booking_request_queue_url=f"{base}/booking-requests-{suffix}",
         sqs_booking_confirmation_queue_url=f"{base}/booking-confirmations-{suffix}",
         work_queue_name=f"rewards-{suffix}",
+        jwt_secret=SESSION_JWT_SECRET,
+        webhook_secret=SESSION_WEBHOOK_SECRET,
         log_level="WARNING",
         outbox_poll_interval=0.5,
         shutdown_grace=5.0,

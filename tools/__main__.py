@@ -6,16 +6,23 @@ python -m tools seed               load demo data (idempotent)
 python -m tools token SUB ROLE     print a signed JWT for local use
 python -m tools export-events      write every event JSON Schema to docs/events/
 python -m tools run                start the whole local stack (what `make run` does)
+python -m tools env                write .env with fresh secrets unless it exists
+
+Unless JWT_SECRET is set in the environment, each command first writes `.env` with fresh
+random secrets when there is none (never over an existing one), so a new checkout works.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
+from pathlib import Path
 
 from shared.config import Settings
 from shared.logging import configure_logging
+from tools.envfile import ensure_env_file
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -34,7 +41,14 @@ def main(argv: list[str] | None = None) -> int:
     token.add_argument("--ttl", type=float, default=24 * 3600)
     sub.add_parser("export-events")
     sub.add_parser("run")
+    sub.add_parser("env")
     args = parser.parse_args(argv)
+    # Settings read .env from the working directory: that is where it belongs.
+    written = "JWT_SECRET" not in os.environ and ensure_env_file(Path(".env"))
+    if written:
+        print("wrote .env with fresh secrets", file=sys.stderr)
+    if args.command == "env":
+        return 0
     settings = Settings()
     configure_logging("tools", settings.log_level, json=settings.log_json)
 
@@ -51,8 +65,6 @@ def main(argv: list[str] | None = None) -> int:
 
         print(mint_token(settings.jwt_secret, args.sub, args.role, ttl=args.ttl))
     elif args.command == "export-events":
-        from pathlib import Path
-
         from shared.events.export import export
 
         for path in export(Path("docs/events")):
