@@ -19,7 +19,7 @@ from pathlib import Path
 from shared.config import Settings
 from shared.logging import configure_logging
 from tests.bench.results import Result
-from tests.conftest import SERVER_DSN, drop_database
+from tests.conftest import SERVER_DSN, SESSION_JWT_SECRET, drop_database
 from tests.support.moto import MotoServer
 from tools import commands
 from tools.services import ROOT
@@ -68,6 +68,7 @@ async def run_all(names: list[str]) -> dict[str, list[Result] | str]:
         sqs_booking_request_queue_url=f"{base}/booking-requests-{suffix}",
         sqs_booking_confirmation_queue_url=f"{base}/booking-confirmations-{suffix}",
         work_queue_name=f"bench-{suffix}",
+        jwt_secret=SESSION_JWT_SECRET,
         log_level="WARNING",
     )
     results: dict[str, list[Result] | str] = {}

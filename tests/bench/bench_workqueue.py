@@ -7,6 +7,7 @@ Run alone: `python -m tests.bench.bench_workqueue`."""
 from __future__ import annotations
 
 import asyncio
+import secrets
 import statistics
 import sys
 import time
@@ -110,7 +111,10 @@ def main() -> None:
     from shared.logging import configure_logging
 
     configure_logging("bench", "WARNING", json=True)
-    settings = Settings(work_queue_name="bench", log_level="WARNING")
+    # A random secret: the settings refuse to exist without one, and the bench signs nothing.
+    settings = Settings(
+        work_queue_name="bench", log_level="WARNING", jwt_secret=secrets.token_urlsafe(48)
+    )
     for result in asyncio.run(run(settings)):
         print(f"{result.name:36} {result.value:12,.1f} {result.unit:7} {result.notes}")
     sys.stdout.flush()
