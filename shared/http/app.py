@@ -17,7 +17,7 @@ from shared.config import Settings
 from shared.errors import Problem, ServiceUnavailable
 from shared.logging import bound_context, get_logger, new_correlation_id
 from shared.metrics import DEPENDENCY_UP, HTTP_LATENCY, HTTP_REQUESTS
-from shared.storage.pool import is_unavailable
+from shared.storage.pool import is_transient, is_unavailable
 
 log = get_logger(__name__)
 
@@ -81,6 +81,12 @@ async def problem_middleware(request: web.Request, handler: Handler) -> web.Stre
         if is_unavailable(exc):
             log.warning("database unavailable", error=repr(exc))
             return problem_response(ServiceUnavailable("the database is unavailable"), request)
+        if is_transient(exc):
+            # Lost a race with another transaction (or met a read-only server): the same
+            # request sent again can succeed, so it is not the client's fault nor a bug.
+            log.warning("transient database error", error=repr(exc))
+            detail = "the request conflicted with another; retry it"
+            return problem_response(ServiceUnavailable(detail), request)
         log.exception("unhandled error")
         return problem_response(Problem(500, "an internal error occurred"), request)
 

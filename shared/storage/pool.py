@@ -3,7 +3,8 @@
 `Database.start()` returns at once; a background task connects with exponential backoff.
 Until it succeeds, `acquire()` raises ServiceUnavailable (503 at the HTTP edge). Once the
 pool exists asyncpg replaces broken connections itself; the errors a dead server raises in
-the meantime are recognised by `is_unavailable` and answered with 503 as well.
+the meantime are recognised by `is_unavailable` and answered with 503 as well; so are the
+errors `is_transient` recognises (deadlocks, serialization failures, a read-only server).
 """
 
 from __future__ import annotations
@@ -36,6 +37,24 @@ _UNAVAILABLE = (
 def is_unavailable(exc: BaseException) -> bool:
     """True when the error means the database cannot be reached, not that the query is wrong."""
     return isinstance(exc, (ServiceUnavailable, *_UNAVAILABLE))
+
+
+# Errors after which the same work, run again, can succeed: the transaction lost a race
+# (serialization failure, deadlock: class 40), a lock could not be had in time, the server
+# it reached accepts no writes (a standby during a failover), or the server ended the
+# session. Clients get 503 with Retry-After; consumers run the handler again.
+_TRANSIENT = (
+    asyncpg.exceptions.TransactionRollbackError,
+    asyncpg.exceptions.ReadOnlySQLTransactionError,
+    asyncpg.exceptions.LockNotAvailableError,
+    asyncpg.exceptions.IdleInTransactionSessionTimeoutError,
+)
+
+
+def is_transient(exc: BaseException) -> bool:
+    """True when running the same work again may succeed: the database is unavailable
+    (`is_unavailable`) or the transaction failed for reasons of timing, not of its content."""
+    return is_unavailable(exc) or isinstance(exc, _TRANSIENT)
 
 
 def backoff_delay(attempt: int, *, base: float = 0.2, cap: float = 10.0) -> float:
