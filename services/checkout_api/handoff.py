@@ -3,7 +3,8 @@
 The checkout transaction writes the reward job to the outbox; the relay moves it to the
 work queue when the broker answers (retrying with backoff while it does not). PostgreSQL
 stays the source of truth: the reconciler writes the job to the outbox again for every
-transaction whose rewards are still pending long after its job was queued, so a broker
+transaction whose rewards are still pending long after its job was queued (its clock is
+kept in `reward_handoffs`, apart from the read models), so a broker
 that lost its data loses no reward. The job id (the transaction id) de-duplicates a job
 that is still queued, a job that failed for good runs again when it is published again, and
 the reward worker's `rewards_status = 'pending'` guard makes a
@@ -12,7 +13,6 @@ second run of a finished job a no-op.
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 
 from aiohttp import web
@@ -22,12 +22,11 @@ from services.checkout_api.commands import enqueue_reward_job, reward_job
 from services.checkout_api.storage import SCHEMA
 from shared.config import Settings
 from shared.events.checkout import REWARD_JOBS
-from shared.http.lifecycle import DATABASE, run_in_background
+from shared.http.lifecycle import DATABASE, run_periodic
 from shared.logging import get_logger
-from shared.messaging.outbox import OutboxRelay
-from shared.storage.pool import Database, backoff_delay
-from shared.workqueue import open_work_queue
-from shared.workqueue.publisher import WorkQueuePublisher
+from shared.messaging.outbox_app import use_outbox_relay
+from shared.storage.pool import Database
+from shared.workqueue.publisher import work_queue_publishers
 
 log = get_logger(__name__)
 
@@ -48,12 +47,14 @@ async def reconcile_once(db: Database, after: float, *, batch: int = 500) -> int
     """
     async with db.transaction() as conn:
         rows = await conn.fetch(
-            """SELECT t.id, t.customer_id, t.total, c.tier
-               FROM checkout.transactions t JOIN checkout.customers c ON c.id = t.customer_id
-               WHERE t.rewards_status = 'pending'
-                 AND t.reward_enqueued_at < now() - make_interval(secs => $1)
-               ORDER BY t.reward_enqueued_at LIMIT $2
-               FOR UPDATE OF t SKIP LOCKED""",
+            f"""SELECT t.id, t.customer_id, t.total, c.tier
+                FROM {SCHEMA}.transactions t
+                JOIN {SCHEMA}.reward_handoffs h ON h.transaction_id = t.id
+                JOIN {SCHEMA}.customers c ON c.id = t.customer_id
+                WHERE t.rewards_status = 'pending'
+                  AND h.enqueued_at < now() - make_interval(secs => $1)
+                ORDER BY h.enqueued_at LIMIT $2
+                FOR UPDATE OF t, h SKIP LOCKED""",
             after,
             batch,
         )
@@ -63,10 +64,10 @@ async def reconcile_once(db: Database, after: float, *, batch: int = 500) -> int
         in_outbox = {
             uuid.UUID(job_id)
             for job_id in await conn.fetchval(
-                """SELECT coalesce(array_agg(attributes->>'jobId'), '{}')
-                   FROM checkout.outbox
-                   WHERE sent_at IS NULL AND destination = $1
-                     AND attributes->>'jobId' = ANY($2::text[])""",
+                f"""SELECT coalesce(array_agg(attributes->>'jobId'), '{{}}')
+                    FROM {SCHEMA}.outbox
+                    WHERE sent_at IS NULL AND destination = $1
+                      AND attributes->>'jobId' = ANY($2::text[])""",
                 REWARD_JOBS,
                 [str(i) for i in ids],
             )
@@ -76,11 +77,11 @@ async def reconcile_once(db: Database, after: float, *, batch: int = 500) -> int
             job = reward_job(row["id"], row["customer_id"], row["total"], row["tier"])
             await enqueue_reward_job(conn, job, row["tier"])
         await conn.execute(
-            """UPDATE checkout.transactions
-               SET reward_enqueued_at = now(),
-                   reward_enqueues = reward_enqueues + CASE WHEN id = ANY($2::uuid[]) THEN 1
-                                                            ELSE 0 END
-               WHERE id = ANY($1::uuid[])""",
+            f"""UPDATE {SCHEMA}.reward_handoffs
+                SET enqueued_at = now(),
+                    enqueues = enqueues + CASE WHEN transaction_id = ANY($2::uuid[]) THEN 1
+                                               ELSE 0 END
+                WHERE transaction_id = ANY($1::uuid[])""",
             ids,
             [row["id"] for row in stale],
         )
@@ -93,46 +94,30 @@ async def reconcile_once(db: Database, after: float, *, batch: int = 500) -> int
 async def update_gauges(db: Database) -> None:
     async with db.acquire() as conn:
         row = await conn.fetchrow(
-            """SELECT count(*) AS pending,
-                      coalesce(extract(epoch FROM now() - min(created_at)), 0) AS age
-               FROM checkout.transactions WHERE rewards_status = 'pending'"""
+            f"""SELECT count(*) AS pending,
+                       coalesce(extract(epoch FROM now() - min(created_at)), 0) AS age
+                FROM {SCHEMA}.transactions WHERE rewards_status = 'pending'"""
         )
     PENDING.set(row["pending"])
     OLDEST_PENDING.set(float(row["age"]))
 
 
+async def reconcile_step(db: Database, after: float) -> None:
+    """One pass of the reconciler loop: every stale batch, then the gauges."""
+    while await reconcile_once(db, after):
+        pass  # a full batch may mean more are waiting
+    await update_gauges(db)
+
+
 def use_reward_handoff(app: web.Application, settings: Settings) -> None:
-    """Run the outbox relay (to the work queue) and the reconciler for the app's life."""
+    """Run the outbox relay (to the work queue) and the reconciler for the app's life.
 
-    async def relay(app: web.Application) -> None:
-        async with open_work_queue(settings) as queue:
-            relay = OutboxRelay(
-                app[DATABASE],
-                SCHEMA,
-                {REWARD_JOBS: WorkQueuePublisher(queue)},
-                poll_interval=settings.outbox_poll_interval,
-            )
-            try:
-                await relay.run()
-            finally:
-                await relay.close()
-
-    async def reconciler(app: web.Application) -> None:
-        await app[DATABASE].wait_ready()
-        failures = 0
-        while True:
-            try:
-                while await reconcile_once(app[DATABASE], settings.reward_reconcile_after):
-                    pass  # a full batch may mean more are waiting
-                await update_gauges(app[DATABASE])
-                failures = 0
-                delay = settings.reward_reconcile_interval
-            except Exception as exc:
-                failures += 1
-                delay = backoff_delay(failures, cap=settings.reward_reconcile_interval)
-                log.warning("reward reconciler error", error=repr(exc), retry_in=round(delay, 2))
-            await asyncio.sleep(delay)
-
-    # No readiness check on the broker: with it down, checkouts must keep being taken.
-    run_in_background(app, "reward-outbox-relay", relay)
-    run_in_background(app, "reward-reconciler", reconciler)
+    No readiness check on the broker: with it down, checkouts must keep being taken.
+    """
+    use_outbox_relay(app, SCHEMA, [REWARD_JOBS], work_queue_publishers, name="reward-outbox-relay")
+    run_periodic(
+        app,
+        "reward-reconciler",
+        lambda app: reconcile_step(app[DATABASE], settings.reward_reconcile_after),
+        interval=settings.reward_reconcile_interval,
+    )

@@ -20,11 +20,15 @@ import asyncpg
 from aiohttp import web
 
 from shared.errors import Conflict, Problem
+from shared.http.app import SETTINGS
+from shared.http.lifecycle import DATABASE, run_periodic
 from shared.storage.pool import Database
 
 Effect = Callable[[asyncpg.Connection], Awaitable[tuple[int, Any]]]
 HEADER = "Idempotency-Key"
 MAX_KEY_LENGTH = 255
+PURGE_SLICE = 5000
+PURGE_INTERVAL_CAP = 3600.0
 # Seconds a duplicate of a request in flight is told to wait before retrying.
 IN_FLIGHT_RETRY_AFTER = 1
 
@@ -124,9 +128,24 @@ async def idempotent(
     return _response(status, body, replayed=False)
 
 
-async def purge_expired(db: Database, schema: str) -> int:
+async def purge_expired(db: Database, schema: str, *, limit: int = PURGE_SLICE) -> int:
+    """Delete up to `limit` expired keys; return how many went."""
     async with db.acquire() as conn:
         result = await conn.execute(
-            f"DELETE FROM {schema}.idempotency_keys WHERE expires_at < now()"
+            f"""DELETE FROM {schema}.idempotency_keys WHERE (principal, key) IN (
+                    SELECT principal, key FROM {schema}.idempotency_keys
+                    WHERE expires_at < now() LIMIT $1)""",
+            limit,
         )
     return int(result.split()[-1])
+
+
+def use_idempotency_purge(app: web.Application, schema: str) -> None:
+    """Purge `schema`'s expired Idempotency-Keys in the background (a key lives
+    `idempotency_ttl`), in slices, at once again while a whole slice went."""
+    interval = min(max(app[SETTINGS].idempotency_ttl, 1.0), PURGE_INTERVAL_CAP)
+
+    async def step(app: web.Application) -> bool:
+        return await purge_expired(app[DATABASE], schema) >= PURGE_SLICE
+
+    run_periodic(app, "idempotency-purge", step, interval=interval)

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator, Callable, Coroutine
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
 
+from shared.background import Loop
 from shared.config import Settings
 from shared.http.app import add_readiness_check
 from shared.logging import get_logger
@@ -41,39 +41,64 @@ def use_database(app: web.Application, settings: Settings) -> None:
     add_readiness_check(app, "postgres", ping)
 
 
-def run_in_background(
-    app: web.Application,
-    name: str,
-    loop: Callable[[web.Application], Coroutine[Any, Any, None]],
-    *,
-    stop_timeout: float = 10.0,
-) -> None:
-    """Run `loop(app)` for the application's life; /readyz fails if it ever stops."""
-    key: web.AppKey[asyncio.Task[None]] = web.AppKey(f"task:{name}", asyncio.Task)
+LoopFactory = Callable[[web.Application], Loop]
+
+
+def run_loop(app: web.Application, name: str, build: LoopFactory) -> None:
+    """Run the loop `build(app)` makes (at start-up, when resources are open) for the app's
+    life, on the shared background runtime; /readyz gains `loop:<name>`."""
+    key = web.AppKey(f"loop:{name}", Loop)
 
     async def background(app: web.Application) -> AsyncIterator[None]:
-        task: asyncio.Task[None] = asyncio.create_task(loop(app), name=name)
-        task.add_done_callback(_report_death)
-        app[key] = task
+        loop = build(app)
+        app[key] = loop
+        loop.start()
         yield
-        task.cancel()
-        try:
-            await asyncio.wait_for(asyncio.gather(task, return_exceptions=True), stop_timeout)
-        except TimeoutError:
-            log.error("background loop did not stop in time", loop=name)
+        await loop.stop()
 
-    async def alive() -> None:
-        task = app[key]
-        if task.done():
-            raise RuntimeError(f"background loop {name} has stopped")
+    async def healthy() -> None:
+        await app[key].check()
 
     app.cleanup_ctx.append(background)
-    add_readiness_check(app, f"loop:{name}", alive)
+    add_readiness_check(app, f"loop:{name}", healthy)
 
 
-def _report_death(task: asyncio.Task[None]) -> None:
-    if task.cancelled():
-        return
-    exc = task.exception()
-    if exc is not None:
-        log.error("background loop died", loop=task.get_name(), error=repr(exc), exc_info=exc)
+def run_periodic(
+    app: web.Application,
+    name: str,
+    step: Callable[[web.Application], Awaitable[bool | None]],
+    *,
+    interval: float,
+    **options: Any,
+) -> None:
+    """`step(app)` every `interval` seconds once the database is ready (see `Loop.periodic`)."""
+
+    def build(app: web.Application) -> Loop:
+        return Loop.periodic(
+            name,
+            lambda: step(app),
+            interval=interval,
+            start_when=app[DATABASE].wait_ready if DATABASE in app else None,
+            **options,
+        )
+
+    run_loop(app, name, build)
+
+
+def run_continuous(
+    app: web.Application,
+    name: str,
+    run: Callable[[web.Application], Awaitable[None]],
+    **options: Any,
+) -> None:
+    """`run(app)` for the app's life once the database is ready (see `Loop.continuous`)."""
+
+    def build(app: web.Application) -> Loop:
+        return Loop.continuous(
+            name,
+            lambda: run(app),
+            start_when=app[DATABASE].wait_ready if DATABASE in app else None,
+            **options,
+        )
+
+    run_loop(app, name, build)

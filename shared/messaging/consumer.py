@@ -49,7 +49,8 @@ from shared.messaging.consumer_metrics import (
     poll_depth,
 )
 from shared.messaging.visibility import Deleter, Heartbeat, InFlight, release
-from shared.storage.pool import backoff_delay, is_unavailable
+from shared.retry import backoff_delay
+from shared.storage.pool import is_unavailable
 
 log = get_logger(__name__)
 

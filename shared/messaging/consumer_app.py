@@ -9,7 +9,7 @@ from aiohttp import web
 
 from shared.config import Settings
 from shared.http.app import add_readiness_check
-from shared.http.lifecycle import run_in_background
+from shared.http.lifecycle import run_continuous
 from shared.messaging.consumer import Routes, SqsConsumer, queue_name
 from shared.messaging.sqs import sqs_client
 
@@ -57,5 +57,6 @@ def use_consumer(
             raise RuntimeError("the SQS client is not open")
         await client.get_queue_url(QueueName=queue_name(queue_url))
 
-    run_in_background(app, name, loop, stop_timeout=settings.shutdown_grace + 15)
+    # A stop cancels the consumer, which drains its handlers within the grace and returns.
+    run_continuous(app, name, loop, stop_timeout=settings.shutdown_grace + 15)
     add_readiness_check(app, "sqs", queue_answers)

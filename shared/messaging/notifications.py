@@ -20,7 +20,6 @@ Each service using this keeps `<schema>.notifications` and `<schema>.deliveries`
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import string
 import uuid
@@ -33,11 +32,13 @@ import asyncpg
 from aiohttp import web
 from prometheus_client import Counter
 
+from shared.background import Loop
 from shared.config import Settings
-from shared.http.lifecycle import DATABASE, run_in_background
+from shared.http.lifecycle import DATABASE, run_loop
 from shared.logging import get_logger
 from shared.messaging.channels import Channel, Outgoing, enabled_channels
-from shared.storage.pool import Database, backoff_delay
+from shared.retry import backoff_delay
+from shared.storage.pool import Database
 
 log = get_logger(__name__)
 
@@ -159,27 +160,22 @@ class Dispatcher:
         self._wake = asyncio.Event()
 
     def wake(self) -> None:
+        """Dispatch at once (a notification was just stored)."""
         self._wake.set()
 
-    async def run(self) -> None:
-        failures = 0
-        while True:
-            self._wake.clear()
-            try:
-                claimed = await self.dispatch_once()
-                failures = 0
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                failures += 1
-                delay = backoff_delay(failures, cap=10.0)
-                log.warning("notification dispatch failed", error=repr(exc), retry_in=delay)
-                await asyncio.sleep(delay)
-                continue
-            if claimed >= self.batch_size:
-                continue
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.poll_interval)
+    def loop(self, name: str = "notifications") -> Loop:
+        """The dispatcher's background loop: a batch every `poll_interval`, at once when woken
+        or while a backlog remains."""
+        return Loop.periodic(
+            name,
+            self.dispatch_step,
+            interval=self.poll_interval,
+            wake=self._wake,
+            start_when=self.db.wait_ready,
+        )
+
+    async def dispatch_step(self) -> bool:
+        return await self.dispatch_once() >= self.batch_size
 
     async def dispatch_once(self) -> int:
         """Claim due deliveries, send them concurrently, record each outcome."""
@@ -283,8 +279,4 @@ def use_notifications(app: web.Application, settings: Settings, schema: str) -> 
             yield
 
     app.cleanup_ctx.append(channels)
-
-    async def loop(app: web.Application) -> None:
-        await app[DISPATCHER].run()
-
-    run_in_background(app, "notifications", loop)
+    run_loop(app, "notifications", lambda app: app[DISPATCHER].loop())

@@ -9,19 +9,20 @@ A failed row is retried with exponential backoff and jitter; nothing is ever dro
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import functools
 import json
-import time
-from collections import defaultdict
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import asyncpg
 from prometheus_client import Counter, Gauge
 
+from shared.background import Loop
 from shared.events.envelope import Envelope
 from shared.logging import get_logger
-from shared.storage.pool import Database, backoff_delay, is_unavailable
+from shared.retry import backoff_delay, chunked
+from shared.storage.pool import Database, is_unavailable
 
 log = get_logger(__name__)
 
@@ -30,8 +31,9 @@ OUTBOX_OLDEST_AGE = Gauge(
     "outbox_oldest_unsent_age_seconds", "Age of the oldest unsent outbox row", ["schema"]
 )
 OUTBOX_PUBLISHED = Counter("outbox_published_total", "Outbox rows published", ["destination"])
-PURGE_EVERY = 60.0  # seconds between purges of sent rows
-PURGE_SLICE = 5000  # rows deleted per purge at the most
+PURGE_EVERY = 60.0  # seconds between purges of sent rows (at once again after a full slice)
+PURGE_SLICE = 5000  # rows deleted per statement at the most
+GAUGE_EVERY = 1.0  # seconds between refreshes of the depth gauges
 
 OUTBOX_FAILED = Counter("outbox_failed_total", "Outbox publish failures", ["destination"])
 
@@ -87,83 +89,100 @@ async def add(
 
 
 class OutboxRelay:
+    """Publishes a schema's outbox, one background loop per destination.
+
+    Each destination has a loop of its own, so a slow or failing broker never delays the
+    rows of another. Beside them, a loop keeps the depth gauges fresh and one purges sent
+    rows. `loops()` gives them to the background runtime; `run()` runs them until cancelled.
+    """
+
     def __init__(
         self,
         db: Database,
         schema: str,
-        publishers: dict[str, Publisher],
+        publishers: Mapping[str, Publisher],
         *,
         batch_size: int = 100,
         poll_interval: float = 2.0,
         max_backoff: float = 60.0,
         sent_retention: float = 7 * 86_400.0,
-        publish_timeout: float = 30.0,
+        publish_timeout: float = 10.0,
     ) -> None:
         self.db = db
         self.schema = schema
-        self.publishers = publishers
+        self.publishers = dict(publishers)
         self.batch_size = batch_size
         self.poll_interval = poll_interval
         self.max_backoff = max_backoff
-        self._wake = asyncio.Event()
-        self._listener: asyncpg.Connection | None = None
         self.sent_retention = sent_retention
         self.publish_timeout = publish_timeout
-        self._last_gauges = 0.0
-        self._last_purge = 0.0
+        self._wakes = {destination: asyncio.Event() for destination in self.publishers}
+        self._listener: asyncpg.Connection | None = None
+        self._listening = asyncio.Lock()
+
+    def loops(self, name: str = "outbox-relay") -> list[Loop]:
+        """The relay's loops: `<name>:<destination>` each, `<name>:gauges`, `<name>:purge`."""
+        ready = self.db.wait_ready
+        loops = [
+            Loop.periodic(
+                f"{name}:{destination}",
+                functools.partial(self.relay_step, destination),
+                interval=self.poll_interval,
+                wake=self._wakes[destination],
+                start_when=ready,
+            )
+            for destination in self.publishers
+        ]
+        loops.append(
+            Loop.periodic(
+                f"{name}:gauges", self.update_gauges, interval=GAUGE_EVERY, start_when=ready
+            )
+        )
+        loops.append(
+            Loop.periodic(f"{name}:purge", self.purge_step, interval=PURGE_EVERY, start_when=ready)
+        )
+        return loops
 
     async def run(self) -> None:
-        """Relay until cancelled. Errors are logged and retried, never fatal."""
-        failures = 0
-        while True:
-            # Cleared before the drain: a NOTIFY that arrives during it starts the next one.
-            self._wake.clear()
-            try:
-                await self._ensure_listener()
-                sent = await self.drain_once()
-                # Before an idle wait the gauges are refreshed, so they never stay stale.
-                await self._update_gauges(force=sent < self.batch_size)
-                await self._purge_sent()
-                failures = 0
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                failures += 1
-                delay = backoff_delay(failures, cap=self.poll_interval * 5)
-                log.warning("outbox relay error", error=repr(exc), retry_in=round(delay, 2))
-                await self._close_listener()
-                await asyncio.sleep(delay)
-                continue
-            if sent >= self.batch_size:
-                continue  # more may be waiting: no pause while there is a backlog
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.poll_interval)
+        """Run every loop of the relay until cancelled, then stop them and close."""
+        loops = self.loops()
+        for loop in loops:
+            loop.start()
+        try:
+            await asyncio.Event().wait()
+        finally:
+            await asyncio.gather(*(loop.stop() for loop in loops))
+            await self.close()
 
     async def close(self) -> None:
         await self._close_listener()
 
-    async def drain_once(self) -> int:
-        """Claim one batch of due rows, publish them, record the outcome. Return rows handled."""
+    async def relay_step(self, destination: str) -> bool:
+        """Publish one batch of `destination`'s due rows; True while a backlog remains."""
+        try:
+            await self._ensure_listener()
+            return await self.drain_once(destination) >= self.batch_size
+        except Exception:
+            await self._close_listener()  # a broken listener is opened anew by the next step
+            raise
+
+    async def drain_once(self, destination: str | None = None) -> int:
+        """Claim one batch of due rows of `destination` (None: of every destination, one after
+        another), publish them, record the outcome. Return the rows handled."""
+        if destination is None:
+            return sum([await self.drain_once(name) for name in self.publishers])
         async with self.db.transaction() as conn:
             rows = await conn.fetch(
                 f"""SELECT id, destination, message_id, message_type, body, attributes, attempts
                     FROM {self.schema}.outbox
-                    WHERE sent_at IS NULL AND available_at <= now()
-                      AND destination = ANY($2::text[])
+                    WHERE sent_at IS NULL AND available_at <= now() AND destination = $2
                     ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED""",
                 self.batch_size,
-                # Two processes may relay one schema's outbox (checkout_api the reward jobs,
-                # reward_worker the reward notices): each claims only what it can publish.
-                list(self.publishers),
+                destination,
             )
             if not rows:
                 return 0
-            by_destination: dict[str, list[OutboxMessage]] = defaultdict(list)
-            for row in rows:
-                by_destination[row["destination"]].append(_message(row))
-            failed: dict[int, str] = {}
-            for destination, messages in by_destination.items():
-                failed.update(await self._publish(destination, messages))
+            failed = await self._publish(destination, [_message(row) for row in rows])
             sent_ids = [row["id"] for row in rows if row["id"] not in failed]
             await conn.execute(
                 f"UPDATE {self.schema}.outbox SET sent_at = now(), attempts = attempts + 1 "
@@ -194,10 +213,7 @@ class OutboxRelay:
             error = f"no publisher for destination {destination!r}"
             log.error("outbox destination unknown", destination=destination)
             return {m.id: error for m in messages}
-        chunks = [
-            messages[start : start + publisher.max_batch]
-            for start in range(0, len(messages), publisher.max_batch)
-        ]
+        chunks = [list(chunk) for chunk in chunked(messages, publisher.max_batch)]
         # The chunks of one claim go out concurrently: one round trip of latency, not ten.
         # Each has a deadline, so a broker that never answers cannot hold the rows' locks.
         outcomes = await asyncio.gather(
@@ -227,12 +243,19 @@ class OutboxRelay:
         return failed
 
     async def _ensure_listener(self) -> None:
-        if self._listener is not None and not self._listener.is_closed():
-            return
+        async with self._listening:
+            if self._listener is None or self._listener.is_closed():
+                await self._listen()
+
+    def _wake_all(self, *_: object) -> None:
+        for wake in self._wakes.values():
+            wake.set()
+
+    async def _listen(self) -> None:
         conn: asyncpg.Connection | None = None
         try:
             conn = await asyncpg.connect(self.db.dsn, timeout=5)
-            await conn.add_listener(f"{self.schema}_outbox", lambda *_: self._wake.set())
+            await conn.add_listener(f"{self.schema}_outbox", self._wake_all)
         except Exception as exc:
             if conn is not None:
                 conn.terminate()
@@ -247,11 +270,8 @@ class OutboxRelay:
             self._listener.terminate()
             self._listener = None
 
-    async def _update_gauges(self, *, force: bool = False) -> None:
-        now = time.monotonic()
-        if not force and now - self._last_gauges < 1.0:
-            return
-        self._last_gauges = now
+    async def update_gauges(self) -> None:
+        """Refresh `outbox_depth` and `outbox_oldest_unsent_age_seconds` of the schema."""
         async with self.db.acquire() as conn:
             row = await conn.fetchrow(
                 f"""SELECT count(*) AS depth,
@@ -261,13 +281,13 @@ class OutboxRelay:
         OUTBOX_DEPTH.labels(self.schema).set(row["depth"])
         OUTBOX_OLDEST_AGE.labels(self.schema).set(float(row["age"]))
 
-    async def _purge_sent(self, *, force: bool = False) -> int:
-        """Delete rows sent longer ago than the retention (at most once a minute), in slices,
-        so the outbox stays small; unsent rows are never touched."""
-        now = time.monotonic()
-        if not force and now - self._last_purge < PURGE_EVERY:
-            return 0
-        self._last_purge = now
+    async def purge_step(self) -> bool:
+        """Delete one slice of rows sent longer ago than the retention; True when a whole
+        slice went, so the next follows at once and the outbox stays small at any write
+        rate. Unsent rows are never touched."""
+        return await self.purge_sent() >= PURGE_SLICE
+
+    async def purge_sent(self) -> int:
         async with self.db.acquire() as conn:
             result = await conn.execute(
                 f"""DELETE FROM {self.schema}.outbox WHERE id IN (

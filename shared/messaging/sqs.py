@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -20,6 +20,8 @@ SQS_MAX_BATCH = 10
 RETENTION_SECONDS = 4 * 24 * 3600
 VISIBILITY_TIMEOUT = 30
 MAX_RECEIVE_COUNT = 5
+PUBLISH_CONNECT_TIMEOUT = 2.0
+PUBLISH_READ_TIMEOUT = 5.0
 
 # Logical outbox destinations of booking events.
 BOOKING_REQUEST = "booking-request"
@@ -58,6 +60,22 @@ async def sqs_client(
         "sqs", endpoint_url=settings.sqs_endpoint_url or None, config=config
     ) as client:
         yield client
+
+
+@asynccontextmanager
+async def sqs_publishers(
+    settings: Settings, destinations: Sequence[str]
+) -> AsyncIterator[dict[str, SqsPublisher]]:
+    """One SqsPublisher for `destinations` (outbox relays), with short timeouts: a dead or
+    slow SQS fails a publish fast, and the rows are retried later."""
+    async with sqs_client(
+        settings,
+        connect_timeout=PUBLISH_CONNECT_TIMEOUT,
+        read_timeout=PUBLISH_READ_TIMEOUT,
+        max_attempts=1,
+    ) as client:
+        publisher = SqsPublisher(client, queue_urls(settings))
+        yield dict.fromkeys(destinations, publisher)
 
 
 def message_attributes(attributes: dict[str, str]) -> dict[str, Any]:

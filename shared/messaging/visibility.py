@@ -23,7 +23,7 @@ from botocore.exceptions import ClientError
 from prometheus_client import Counter
 
 from shared.logging import get_logger
-from shared.storage.pool import backoff_delay
+from shared.retry import backoff_delay
 
 log = get_logger(__name__)
 

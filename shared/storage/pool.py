@@ -10,7 +10,6 @@ errors `is_transient` recognises (deadlocks, serialization failures, a read-only
 from __future__ import annotations
 
 import asyncio
-import random
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -19,6 +18,7 @@ import asyncpg
 
 from shared.errors import ServiceUnavailable
 from shared.logging import get_logger
+from shared.retry import backoff_delay
 
 log = get_logger(__name__)
 
@@ -55,12 +55,6 @@ def is_transient(exc: BaseException) -> bool:
     """True when running the same work again may succeed: the database is unavailable
     (`is_unavailable`) or the transaction failed for reasons of timing, not of its content."""
     return is_unavailable(exc) or isinstance(exc, _TRANSIENT)
-
-
-def backoff_delay(attempt: int, *, base: float = 0.2, cap: float = 10.0) -> float:
-    """Exponential backoff with full jitter, for attempt 0, 1, 2, ..."""
-    # The exponent is clamped: 2**attempt overflows a float after a long outage.
-    return random.uniform(0, min(cap, base * 2 ** min(attempt, 64)))
 
 
 class Database:

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+
+from shared.config import Settings
 from shared.logging import get_logger
 from shared.messaging.outbox import OutboxMessage
+from shared.workqueue import open_work_queue
 from shared.workqueue.base import NewJob, WorkQueue
 
 log = get_logger(__name__)
@@ -39,3 +44,12 @@ class WorkQueuePublisher:
             if not fresh and await self.queue.retry_failed(job.job_id):
                 log.warning("failed job published again: runs again", job_id=job.job_id)
         return {}
+
+
+@asynccontextmanager
+async def work_queue_publishers(
+    settings: Settings, destinations: Sequence[str]
+) -> AsyncIterator[dict[str, WorkQueuePublisher]]:
+    """A WorkQueuePublisher for `destinations` (outbox relays) over the configured backend."""
+    async with open_work_queue(settings) as queue:
+        yield dict.fromkeys(destinations, WorkQueuePublisher(queue))

@@ -1,25 +1,17 @@
-"""Queue counts as Prometheus gauges, refreshed in the background of a process."""
+"""Queue counts as Prometheus gauges, refreshed by a background loop of a process."""
 
 from __future__ import annotations
 
-import asyncio
-
-from shared.logging import get_logger
 from shared.workqueue.base import WorkQueue
 from shared.workqueue.metrics import JOBS_BY_STATE
 
-log = get_logger(__name__)
+GAUGE_INTERVAL = 5.0  # seconds between refreshes
 
 
-async def track_queue_gauges(queue: WorkQueue, interval: float = 5.0) -> None:
-    """Publish `workqueue_jobs{state=...}` every `interval` seconds until cancelled."""
-    while True:
-        try:
-            counts = await queue.status()
-        except Exception as exc:  # a metrics loop must never die (readiness would fail)
-            log.warning("queue status unavailable", error=repr(exc))
-        else:
-            for state, count in counts.items():
-                if count is not None:
-                    JOBS_BY_STATE.labels(queue.name, state).set(count)
-        await asyncio.sleep(interval)
+async def update_queue_gauges(queue: WorkQueue) -> None:
+    """Publish `workqueue_jobs{state=...}` once (a failure is the background runtime's to
+    log, count and retry)."""
+    counts = await queue.status()
+    for state, count in counts.items():
+        if count is not None:
+            JOBS_BY_STATE.labels(queue.name, state).set(count)

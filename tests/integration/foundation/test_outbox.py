@@ -17,7 +17,7 @@ from shared.events import make_envelope
 from shared.events.checkout import LevelUpgraded
 from shared.http.app import create_base_app
 from shared.messaging import outbox
-from shared.messaging.outbox import OutboxMessage, OutboxRelay, Publisher
+from shared.messaging.outbox import PURGE_SLICE, OutboxMessage, OutboxRelay, Publisher
 from shared.messaging.sqs import SqsPublisher, sqs_client
 from shared.storage.pool import Database
 from tests.support.http import serve
@@ -159,7 +159,7 @@ async def test_a_row_written_while_the_relay_publishes_is_not_left_for_the_poll(
             if not late:
                 late.extend(await write(db, schema, 1))
                 # The drain goes on until the row's notification has reached the listener.
-                await eventually(_async(relay._wake.is_set), what="the notification")
+                await eventually(_async(relay._wakes[DEST].is_set), what="the notification")
             return await inner.publish(destination, messages)
 
     relay = start_relay(WritesDuringPublish(), poll_interval=30.0)
@@ -359,7 +359,30 @@ async def test_sent_rows_past_their_retention_are_purged_and_unsent_rows_never(
             ids[1],
         )
     relay = OutboxRelay(db, schema, {}, sent_retention=7 * 86_400)
-    assert await relay._purge_sent(force=True) == 1
+    assert await relay.purge_sent() == 1
     async with db.acquire() as conn:
         left = [r["id"] for r in await conn.fetch(f"SELECT id FROM {schema}.outbox ORDER BY id")]
     assert left == ids[1:]
+
+
+async def test_a_backlog_of_sent_rows_larger_than_a_purge_slice_goes_at_once(
+    db: Database, schema: str, sqs: Any, queue: str, start_relay: Callable[..., OutboxRelay]
+) -> None:
+    """Purging one slice a minute falls behind a busy checkout; the loop keeps going while
+    whole slices go."""
+    backlog = PURGE_SLICE * 2 + 10
+    async with db.acquire() as conn:
+        await conn.execute(
+            f"""INSERT INTO {schema}.outbox (destination, message_id, message_type, body, sent_at)
+                SELECT $1, gen_random_uuid(), 'OLD', '{{}}'::jsonb, now() - interval '30 days'
+                FROM generate_series(1, $2)""",
+            DEST,
+            backlog,
+        )
+
+    async def remaining() -> int:
+        async with db.acquire() as conn:
+            return int(await conn.fetchval(f"SELECT count(*) FROM {schema}.outbox"))
+
+    start_relay(SqsPublisher(sqs, {DEST: queue}))
+    await eventually(lambda: _zero(remaining()), timeout=20.0, what="the sent backlog purged")

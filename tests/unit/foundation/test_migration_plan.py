@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from shared.storage.migrations import SHARED_SQL, plan
-from shared.storage.pool import backoff_delay
+from shared.retry import backoff_delay
 
 
 def _write(directory: Path, files: dict[str, str]) -> Path:
