@@ -12,6 +12,9 @@ Outcomes of a message:
   backoff while the heartbeat keeps the message invisible, and the poller takes at most one
   message at a time until a handler succeeds again. The receive count does not grow, so a
   database outage sends nothing to the dead-letter queue and deletes nothing unhandled;
+- a transient database error (`is_transient`: deadlock, serialization failure, read-only
+  server): the handler is retried in place a few times (TRANSIENT_ATTEMPTS) with a short
+  backoff, so a lost race does not spend a receive; if it keeps failing, as below;
 - any other failure (unknown type, malformed body, handler error): the message is released
   with a growing delay (`retry_base * 2**(receives - 1)` s) and SQS's redrive policy moves it
   to the dead-letter queue after maxReceiveCount receives. The consumer keeps going.
@@ -50,7 +53,7 @@ from shared.messaging.consumer_metrics import (
 )
 from shared.messaging.visibility import Deleter, Heartbeat, InFlight, release
 from shared.retry import backoff_delay
-from shared.storage.pool import is_unavailable
+from shared.storage.pool import is_transient, is_unavailable
 
 log = get_logger(__name__)
 
@@ -64,6 +67,9 @@ RECEIVE_GRACE = 2.0
 # How long the poller waits for more free handler slots before a receive, so that receives
 # ask for ten messages rather than one (fewer round trips).
 RESERVE_LINGER = 0.05
+# Runs of a handler, in one receive, that a transient database error may cost before the
+# message is left to SQS's redelivery (a lost race usually succeeds on the next run).
+TRANSIENT_ATTEMPTS = 5
 
 
 def queue_name(queue_url: str) -> str:
@@ -331,6 +337,13 @@ class SqsConsumer:
                     delay = backoff_delay(attempt, base=0.2, cap=5.0)
                     attempt += 1
                     log.warning("database unavailable, retrying", error=repr(exc), retry_in=delay)
+                    await asyncio.sleep(delay)
+                    continue
+                if is_transient(exc) and attempt < TRANSIENT_ATTEMPTS - 1:
+                    TRANSIENT.labels(self.queue).inc()
+                    delay = backoff_delay(attempt, base=0.05, cap=1.0)
+                    attempt += 1
+                    log.warning("transient database error, retrying", error=repr(exc))
                     await asyncio.sleep(delay)
                     continue
                 log.error("handler failed", error=repr(exc), exc_info=exc)
