@@ -16,7 +16,7 @@ from services.notification_consumer.app import create_app
 from shared.config import Settings
 from shared.events.checkout import LevelUpgraded, RewardCredit, RewardsDistributed
 from shared.http.auth import mint_token
-from shared.messaging.channels import ID_HEADER, SIGNATURE_HEADER, verify
+from shared.messaging.channels import ID_HEADER, verify
 from shared.storage.pool import Database
 from tests.integration.consumers.conftest import booking_event, envelope_of, processed
 from tests.support.http import bearer, serve
@@ -70,7 +70,7 @@ class WebhookReceiver:
             self.refused += 1
             return web.Response(status=503)
         body = await request.read()
-        signed = verify(self.secret, body, request.headers[SIGNATURE_HEADER])
+        signed = verify(self.secret, request.headers, body)
         self.received.append(
             {"id": request.headers[ID_HEADER], "signed": signed, "body": json.loads(body)}
         )
