@@ -4,8 +4,10 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell sha1sum requirements.lock | cut -c1-12)
+SQS_DIR := tools/sqs
+SQS_STAMP := $(SQS_DIR)/node_modules/.installed-$(shell sha1sum $(SQS_DIR)/package-lock.json | cut -c1-12)
 
-.PHONY: help install services system-deps browser run test test-unit lint fmt migrate \
+.PHONY: help install sqs-server services system-deps browser run test test-unit lint fmt migrate \
         provision-queues seed token bench export-events replay queue-status dlq-inspect dlq-redrive clean
 
 help:  ## list the targets
@@ -18,13 +20,23 @@ $(STAMP): requirements.lock
 
 install: $(STAMP)  ## create the virtual environment from the lock file
 
+# The local SQS server (fauxqs) and the Node 22 it needs, both from the npm registry, pinned by
+# tools/sqs/package-lock.json, into tools/sqs/node_modules. Quick once installed (a stamp file).
+$(SQS_STAMP): $(SQS_DIR)/package.json $(SQS_DIR)/package-lock.json
+	@command -v npm >/dev/null || { echo "error: npm is needed to install the local SQS server" \
+	  "(Debian packages nodejs and npm)" >&2; exit 1; }
+	npm ci --prefix $(SQS_DIR) --no-audit --no-fund --loglevel=error
+	@rm -f $(SQS_DIR)/node_modules/.installed-* && touch $@
+
+sqs-server: $(SQS_STAMP)  ## install the local SQS server (fauxqs on Node 22) of `make run` and the tests
+
 system-deps:  ## install PostgreSQL, Redis and RabbitMQ from Debian's packages
 	apt-get update && apt-get install -y postgresql redis-server rabbitmq-server chromium
 
 services:  ## start PostgreSQL, Redis and RabbitMQ if they are installed but stopped
 	@bash scripts/ensure-services.sh
 
-run: install services  ## moto, migrations, queues, demo data, then all five services
+run: install sqs-server services  ## the SQS server, migrations, queues, demo data, then all five services
 	$(PY) -m tools run
 
 browser:  ## Debian's Chromium for the dashboard test (Playwright drives it; no browser download)
@@ -32,7 +44,7 @@ browser:  ## Debian's Chromium for the dashboard test (Playwright drives it; no 
 	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } || \
 	  echo "warning: chromium is not installed; the dashboard test will be skipped"
 
-test: install services browser  ## the whole suite against real servers
+test: install sqs-server services browser  ## the whole suite against real servers
 	$(PY) -m pytest
 
 test-unit: install  ## pure tests only, no servers
@@ -74,8 +86,8 @@ dlq-redrive: install  ## move dead letters back to their queue: make dlq-redrive
 export-events: install  ## write event JSON Schemas to docs/events/
 	$(PY) -m tools export-events
 
-bench: install services  ## run the benchmarks and write docs/BENCHMARKS.md
+bench: install sqs-server services  ## run the benchmarks and write docs/BENCHMARKS.md
 	$(PY) -m tests.bench
 
 clean:  ## remove the virtual environment and caches
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(SQS_DIR)/node_modules .pytest_cache .mypy_cache .ruff_cache

@@ -1,4 +1,4 @@
-"""Fixtures shared by every tier: a database, a moto server and settings of this session's own.
+"""Fixtures shared by every tier: a database, an SQS server and settings of this session's own.
 
 Each test session creates a fresh database and uniquely named queues, so sessions running
 at the same time on one machine never see each other's data, and random secrets of its own
@@ -21,7 +21,7 @@ import pytest
 from shared.config import Settings
 from shared.logging import configure_logging
 from shared.storage.pool import Database
-from tests.support.moto import MotoServer
+from tests.support.sqs_server import SqsServer
 
 SERVER_DSN = os.environ.get("TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 
@@ -49,23 +49,23 @@ async def drop_database(name: str) -> None:
 
 
 @pytest.fixture(scope="session")
-def moto_server() -> Iterator[MotoServer]:
-    server = MotoServer().start()
+def sqs_server() -> Iterator[SqsServer]:
+    server = SqsServer().start()
     yield server
     server.stop()
 
 
 @pytest.fixture(scope="session")
-def settings(moto_server: MotoServer) -> Iterator[Settings]:
+def settings(sqs_server: SqsServer) -> Iterator[Settings]:
     """Settings for this session: its own database (migrated) and its own queues."""
     from tools import commands
 
     suffix = uuid.uuid4().hex[:10]
     name = f"test_{suffix}"
-    base = f"{moto_server.url}/123456789012"
+    base = f"{sqs_server.url}/123456789012"
     settings = Settings(
         database_url=_with_database(SERVER_DSN, name),
-        sqs_endpoint_url=moto_server.url,
+        sqs_endpoint_url=sqs_server.url,
         sqs_booking_request_queue_url=f"{base}/booking-requests-{suffix}",
         sqs_booking_confirmation_queue_url=f"{base}/booking-confirmations-{suffix}",
         work_queue_name=f"rewards-{suffix}",

@@ -1,7 +1,7 @@
-"""`make run`: moto's SQS server, migrations, queues, demo data, then all five services.
+"""`make run`: the local SQS server, migrations, queues, demo data, then all five services.
 
 The services run under honcho (the Procfile). Ctrl-C or SIGTERM stops honcho, which stops
-the services; then the moto server this command started is stopped too.
+the services; then the SQS server this command started is stopped too.
 """
 
 from __future__ import annotations
@@ -13,13 +13,12 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 from urllib.parse import urlsplit
 
 from shared.config import Settings
 from shared.logging import get_logger
-from tools import commands
+from tools import commands, sqs_server
 from tools.services import ROOT
 
 log = get_logger("stack")
@@ -29,7 +28,7 @@ PR_SET_PDEATHSIG = 1
 
 def _die_with_parent() -> None:
     """Run in a child before exec: SIGTERM it when the launcher dies, even by SIGKILL,
-    so neither honcho (and through it the services) nor moto can outlive `make run`."""
+    so neither honcho (and through it the services) nor the SQS server can outlive `make run`."""
     if sys.platform == "linux":
         ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
@@ -42,41 +41,15 @@ def port_open(host: str, port: int) -> bool:
         return False
 
 
-def wait_port(host: str, port: int, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not port_open(host, port):
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"{what} did not answer on {host}:{port} within {timeout:.0f} s")
-        time.sleep(0.1)
-
-
-def start_moto(endpoint: str) -> subprocess.Popen[bytes] | None:
-    """Start moto_server for `endpoint` unless something answers there already."""
+def start_sqs(endpoint: str) -> subprocess.Popen[bytes] | None:
+    """Start the local SQS server for `endpoint` unless something answers there already."""
     parts = urlsplit(endpoint)
     host, port = parts.hostname or "127.0.0.1", parts.port or 80
     if port_open(host, port):
         log.info("SQS endpoint already answers", endpoint=endpoint)
         return None
-    log.info("starting moto SQS server", endpoint=endpoint)
-    process = subprocess.Popen(
-        [str(BIN / "moto_server"), "-H", host, "-p", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-        preexec_fn=_die_with_parent,
-    )
-    wait_port(host, port, 30, "moto_server")
-    return process
-
-
-def stop(process: subprocess.Popen[bytes], timeout: float = 10) -> None:
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+    log.info("starting the local SQS server", endpoint=endpoint)
+    return sqs_server.start(host, port, start_new_session=True, preexec_fn=_die_with_parent)
 
 
 def prepare(settings: Settings) -> None:
@@ -86,7 +59,7 @@ def prepare(settings: Settings) -> None:
 
 
 def run_stack(settings: Settings) -> int:
-    moto = start_moto(settings.sqs_endpoint_url) if settings.sqs_endpoint_url else None
+    sqs = start_sqs(settings.sqs_endpoint_url) if settings.sqs_endpoint_url else None
     try:
         prepare(settings)
         env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
@@ -113,6 +86,6 @@ def run_stack(settings: Settings) -> int:
         # honcho exits 143 after a requested stop; that is a clean stop for us.
         return 0 if stopping and code in (0, 128 + signal.SIGTERM) else code
     finally:
-        if moto is not None:
-            stop(moto)
-            log.info("moto SQS server stopped")
+        if sqs is not None:
+            sqs_server.stop(sqs)
+            log.info("local SQS server stopped")

@@ -1,7 +1,7 @@
 """`make bench`: run every tests/bench/bench_*.py and write docs/BENCHMARKS.md.
 
 Each benchmark module has `async def run(settings) -> list[Result]`. The runner gives them a
-fresh migrated database and a moto server of their own, as the test suite does.
+fresh migrated database and an SQS server of their own, as the test suite does.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from shared.config import Settings
 from shared.logging import configure_logging
 from tests.bench.results import Result
 from tests.conftest import SERVER_DSN, SESSION_JWT_SECRET, drop_database
-from tests.support.moto import MotoServer
+from tests.support.sqs_server import SqsServer
 from tools import commands
 from tools.services import ROOT
 
@@ -59,12 +59,12 @@ def machine() -> list[str]:
 
 async def run_all(names: list[str]) -> dict[str, list[Result] | str]:
     suffix = uuid.uuid4().hex[:8]
-    moto = MotoServer().start()
-    base = f"{moto.url}/123456789012"
+    sqs = SqsServer().start()
+    base = f"{sqs.url}/123456789012"
     database = f"bench_{suffix}"
     settings = Settings(
         database_url=SERVER_DSN.rsplit("/", 1)[0] + f"/{database}",
-        sqs_endpoint_url=moto.url,
+        sqs_endpoint_url=sqs.url,
         sqs_booking_request_queue_url=f"{base}/booking-requests-{suffix}",
         sqs_booking_confirmation_queue_url=f"{base}/booking-confirmations-{suffix}",
         work_queue_name=f"bench-{suffix}",
@@ -83,7 +83,7 @@ async def run_all(names: list[str]) -> dict[str, list[Result] | str]:
             except Exception as exc:  # a broken benchmark is reported, the others still run
                 results[name] = f"failed: {exc!r}"
     finally:
-        moto.stop()
+        sqs.stop()
         await drop_database(database)
     return results
 

@@ -1,8 +1,6 @@
-"""Outbox relay: rows written to the outbox and published to SQS (moto's server) by one relay,
-claims of 100 rows sent as concurrent SendMessageBatch calls of 10, from insert to `sent_at`.
-The number is bound by moto's server, not by the relay: moto's SendMessageBatch costs grow
-with the queue's length (about 35 ms per batch on an empty queue, 480 ms at 2,000 messages,
-measured on this machine), which real SQS does not do."""
+"""Outbox relay: rows written to the outbox and published to SQS (the local fauxqs server, see
+docs/sqs-server.md) by one relay, claims of 100 rows sent as concurrent SendMessageBatch calls
+of 10, from insert to `sent_at`."""
 
 from __future__ import annotations
 
@@ -48,7 +46,7 @@ async def run(settings: Settings) -> list[Result]:
                 await outbox.add(conn, SCHEMA, BOOKING_REQUEST, _envelope(i))
         insert_seconds = time.perf_counter() - started
         async with sqs_client(settings, max_pool_connections=20) as client:
-            # An empty queue of its own: moto slows down with every message a queue holds.
+            # An empty queue of its own, so that it counts only this run's messages.
             url = (await client.create_queue(QueueName=f"bench-outbox-{uuid.uuid4().hex[:8]}"))[
                 "QueueUrl"
             ]

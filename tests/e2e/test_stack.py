@@ -16,7 +16,7 @@ import pytest
 
 from shared.config import Settings
 from tests.conftest import SERVER_DSN, drop_database
-from tests.support.moto import free_port
+from tests.support.sqs_server import free_port
 from tests.support.wait import eventually
 from tools.services import ROOT, SERVICES
 
@@ -24,13 +24,13 @@ pytestmark = [pytest.mark.e2e, pytest.mark.timeout(240)]
 
 
 def stack_env(database: str) -> dict[str, str]:
-    moto = f"http://127.0.0.1:{free_port()}"
+    sqs = f"http://127.0.0.1:{free_port()}"
     env = {
         **os.environ,
         "DATABASE_URL": urlunsplit(urlsplit(SERVER_DSN)._replace(path=f"/{database}")),
-        "SQS_ENDPOINT_URL": moto,
-        "SQS_BOOKING_REQUEST_QUEUE_URL": f"{moto}/123456789012/booking-requests",
-        "SQS_BOOKING_CONFIRMATION_QUEUE_URL": f"{moto}/123456789012/booking-confirmations",
+        "SQS_ENDPOINT_URL": sqs,
+        "SQS_BOOKING_REQUEST_QUEUE_URL": f"{sqs}/123456789012/booking-requests",
+        "SQS_BOOKING_CONFIRMATION_QUEUE_URL": f"{sqs}/123456789012/booking-confirmations",
         "WORK_QUEUE_NAME": f"rewards-{database}",
         "LOG_LEVEL": "WARNING",
     }
@@ -100,8 +100,8 @@ async def test_every_process_is_ready_and_serves_metrics_then_stops_on_ctrl_c(st
     process.send_signal(signal.SIGINT)
     code = await asyncio.to_thread(process.wait, 60)
     assert code == 0, code
-    moto_port = urlsplit(settings.sqs_endpoint_url).port
-    for port in [moto_port] + [s.port(settings) for s in SERVICES]:
+    sqs_port = urlsplit(settings.sqs_endpoint_url).port
+    for port in [sqs_port] + [s.port(settings) for s in SERVICES]:
         with pytest.raises(OSError):
             _, writer = await asyncio.open_connection("127.0.0.1", port)
             writer.close()

@@ -82,8 +82,8 @@ async def book_many(api: BookingApi, count: int) -> list[dict[str, Any]]:
 async def test_with_sqs_down_bookings_succeed_and_every_event_arrives_once_after(
     own_queues: Settings, db: Database
 ) -> None:
-    moto_port = int(own_queues.sqs_endpoint_url.rsplit(":", 1)[1])
-    proxy = await TcpProxy("127.0.0.1", moto_port).start()
+    sqs_port = int(own_queues.sqs_endpoint_url.rsplit(":", 1)[1])
+    proxy = await TcpProxy("127.0.0.1", sqs_port).start()
     await proxy.down()
     # The API talks to SQS through the proxy; the queue URLs stay those of the real server.
     through_proxy = own_queues.model_copy(

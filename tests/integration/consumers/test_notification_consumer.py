@@ -20,7 +20,7 @@ from shared.messaging.channels import ID_HEADER, verify
 from shared.storage.pool import Database
 from tests.integration.consumers.conftest import booking_event, envelope_of, processed
 from tests.support.http import bearer, serve
-from tests.support.moto import free_port
+from tests.support.sqs_server import free_port
 from tests.support.wait import eventually
 
 CONSUMER = "notification_consumer"

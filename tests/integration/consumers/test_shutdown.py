@@ -16,8 +16,8 @@ from shared.storage.pool import Database
 from tests.integration.consumers.conftest import booking_event, processed
 from tests.integration.consumers.test_runtime import through
 from tests.support.http import serve
-from tests.support.moto import free_port
 from tests.support.proxy import TcpProxy
+from tests.support.sqs_server import free_port
 from tests.support.wait import eventually
 
 GRACE = 3.0

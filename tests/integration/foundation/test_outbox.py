@@ -1,4 +1,4 @@
-"""The outbox relay against moto's SQS: delivery, wake-ups, concurrency, failures, metrics."""
+"""The outbox relay against real SQS: delivery, wake-ups, concurrency, failures, metrics."""
 
 from __future__ import annotations
 
@@ -21,8 +21,8 @@ from shared.messaging.outbox import PURGE_SLICE, OutboxMessage, OutboxRelay, Pub
 from shared.messaging.sqs import SqsPublisher, sqs_client
 from shared.storage.pool import Database
 from tests.support.http import serve
-from tests.support.moto import MotoServer
 from tests.support.proxy import TcpProxy
+from tests.support.sqs_server import SqsServer
 from tests.support.wait import eventually
 
 DEST = "test-destination"
@@ -36,7 +36,7 @@ async def sqs(settings: Settings) -> AsyncIterator[Any]:
 
 @pytest.fixture
 async def queue(sqs: Any) -> str:
-    """A queue of this test's own on the session's moto server."""
+    """A queue of this test's own on the session's SQS server."""
     created = await sqs.create_queue(QueueName=f"outbox-test-{uuid.uuid4().hex[:12]}")
     return str(created["QueueUrl"])
 
@@ -220,7 +220,7 @@ async def test_three_relays_over_300_rows_never_send_twice(
     await eventually(lambda: _zero(unsent(db, schema)), timeout=30, what="300 rows sent")
     assert set(sent) == set(ids)
     assert max(sent.values()) == 1
-    # What the queue holds agrees (moto's count is exact; reading 300 back would be slow).
+    # What the queue holds agrees (the local server's count is exact).
     attributes = await sqs.get_queue_attributes(
         QueueUrl=queue, AttributeNames=["ApproximateNumberOfMessages"]
     )
@@ -274,14 +274,14 @@ async def test_a_partial_batch_failure_retries_only_the_failed_rows(
 
 async def test_rows_wait_while_sqs_is_down_and_drain_when_it_is_back(
     settings: Settings,
-    moto_server: MotoServer,
+    sqs_server: SqsServer,
     db: Database,
     schema: str,
     sqs: Any,
     queue: str,
     start_relay: Callable[..., OutboxRelay],
 ) -> None:
-    proxy = await TcpProxy("127.0.0.1", moto_server.port).start()
+    proxy = await TcpProxy("127.0.0.1", sqs_server.port).start()
     try:
         via_proxy = settings.model_copy(
             update={"sqs_endpoint_url": f"http://127.0.0.1:{proxy.port}"}

@@ -10,7 +10,7 @@ import tempfile
 from pathlib import Path
 
 from shared.config import Settings
-from tests.support.moto import free_port
+from tests.support.sqs_server import free_port
 
 ROOT = Path(__file__).resolve().parents[3]
 
