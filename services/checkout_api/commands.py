@@ -1,23 +1,31 @@
 """The checkout context's state changes, each run inside one database transaction.
 
-Every change of a balance is a ledger posting and an event in the same transaction; a
-checkout also records the transaction, clears the cart and writes the reward job to the
-outbox, so either all of it happens or none of it does.
+A command decides, then records its events: they are appended to the event store and
+projected into the read models in the caller's transaction (projections.py). A checkout
+debits the wallet, records the transaction, takes the paid lines out of the cart and
+writes the reward job to the outbox, so either all of it happens or none of it does.
+
+Changes of one customer's wallet and cart queue on the customer's row lock, so a decision
+(is the balance enough, is the line below the limit) holds until its events are recorded.
 """
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 
 import asyncpg
 
 from services.checkout_api import domain, storage
 from services.checkout_api.domain import Line
-from services.checkout_api.models import CartItemIn
+from services.checkout_api.projections import PROJECTORS
 from services.checkout_api.storage import SCHEMA, SERVICE
 from shared.errors import NotFound, Problem
 from shared.events.checkout import (
     REWARD_JOBS,
+    CartCleared,
+    CartItemAdded,
+    CartItemRemoved,
     CheckoutCompleted,
     CustomerRegistered,
     LineItem,
@@ -27,15 +35,35 @@ from shared.events.checkout import (
 )
 from shared.events.envelope import Envelope, Payload, make_envelope
 from shared.messaging import outbox
-from shared.storage import eventstore, ledger
+from shared.storage import ledger
+from shared.storage.ledger_projection import next_entry_ids
+from shared.storage.projections import record, record_next
+
+# (product id, quantity) pairs of a checkout of given items.
+Items = Sequence[tuple[uuid.UUID, int]]
 
 
 def wallet_stream(customer_id: uuid.UUID) -> str:
     return f"wallet-{customer_id}"
 
 
+def cart_stream(customer_id: uuid.UUID) -> str:
+    return f"cart-{customer_id}"
+
+
+def _envelope(payload: Payload, type_: str, subject: uuid.UUID) -> Envelope:
+    return make_envelope(payload, type_=type_, source=SERVICE, subject=str(subject))
+
+
 async def require_customer(conn: asyncpg.Connection, customer_id: uuid.UUID) -> asyncpg.Record:
     row = await storage.customer(conn, customer_id)
+    if row is None:
+        raise NotFound("customer", customer_id)
+    return row
+
+
+async def _lock_customer(conn: asyncpg.Connection, customer_id: uuid.UUID) -> asyncpg.Record:
+    row = await storage.lock_customer(conn, customer_id)
     if row is None:
         raise NotFound("customer", customer_id)
     return row
@@ -53,11 +81,10 @@ async def register_customer(
     if referrer_id is not None and await storage.customer(conn, referrer_id) is None:
         raise Problem(422, f"referrer {referrer_id} does not exist", title="Unknown referrer")
     customer_id = customer_id or uuid.uuid4()
-    await storage.insert_customer(conn, customer_id, name, referrer_id, tier)
     payload = CustomerRegistered(
         customer_id=customer_id, name=name, referrer_id=referrer_id, tier=tier
     )
-    await _open_stream(conn, "customer", customer_id, payload, "CUSTOMER_REGISTERED", actor)
+    await _open_stream("customer", customer_id, payload, "CUSTOMER_REGISTERED", conn, actor)
     return customer_id
 
 
@@ -70,111 +97,115 @@ async def add_product(
     product_id: uuid.UUID | None = None,
 ) -> uuid.UUID:
     product_id = product_id or uuid.uuid4()
-    await storage.insert_product(conn, product_id, name, price)
     payload = ProductAdded(product_id=product_id, name=name, price=price)
-    await _open_stream(conn, "product", product_id, payload, "PRODUCT_ADDED", actor)
+    await _open_stream("product", product_id, payload, "PRODUCT_ADDED", conn, actor)
     return product_id
 
 
 async def _open_stream(
-    conn: asyncpg.Connection,
     kind: str,
     ident: uuid.UUID,
     payload: Payload,
     type_: str,
+    conn: asyncpg.Connection,
     actor: str,
 ) -> None:
     """Start the stream `<kind>-<id>` with its first event (a second start is a conflict)."""
-    event = make_envelope(payload, type_=type_, source=SERVICE, subject=str(ident))
-    await eventstore.append(conn, SCHEMA, f"{kind}-{ident}", 0, [event], actor=actor)
+    event = _envelope(payload, type_, ident)
+    await record(conn, SCHEMA, f"{kind}-{ident}", 0, [event], PROJECTORS, actor=actor)
 
 
 async def add_to_cart(
     conn: asyncpg.Connection, customer_id: uuid.UUID, product_id: uuid.UUID, quantity: int
 ) -> None:
-    await require_customer(conn, customer_id)
+    await _lock_customer(conn, customer_id)
     if not await storage.product_exists(conn, product_id):
         raise domain.UnknownProducts([product_id])
-    added = await storage.add_to_cart(conn, customer_id, product_id, quantity, domain.MAX_QUANTITY)
-    if added is None:
+    held = await storage.cart_quantity(conn, customer_id, product_id)
+    if held + quantity > domain.MAX_QUANTITY:
         raise Problem(
             422,
             f"a cart holds at most {domain.MAX_QUANTITY} of one product",
             title="Quantity too large",
         )
+    added = CartItemAdded(customer_id=customer_id, product_id=product_id, quantity=quantity)
+    await _record_cart(conn, customer_id, _envelope(added, "CART_ITEM_ADDED", customer_id))
+
+
+async def remove_from_cart(
+    conn: asyncpg.Connection, customer_id: uuid.UUID, product_id: uuid.UUID
+) -> None:
+    """Take a product's line out of the cart; 404 when the cart has none."""
+    await _lock_customer(conn, customer_id)
+    if not await storage.cart_quantity(conn, customer_id, product_id):
+        raise NotFound("cart item", product_id)
+    removed = CartItemRemoved(customer_id=customer_id, product_id=product_id)
+    await _record_cart(conn, customer_id, _envelope(removed, "CART_ITEM_REMOVED", customer_id))
+
+
+async def _record_cart(conn: asyncpg.Connection, customer_id: uuid.UUID, event: Envelope) -> None:
+    await record_next(
+        conn, SCHEMA, cart_stream(customer_id), [event], PROJECTORS, actor=str(customer_id)
+    )
 
 
 async def top_up(
     conn: asyncpg.Connection, customer_id: uuid.UUID, amount: int, actor: str
 ) -> tuple[uuid.UUID, int]:
     """Credit the wallet; return the top-up id and the new balance."""
-    await require_customer(conn, customer_id)
+    await _lock_customer(conn, customer_id)
+    balance = await storage.wallet_balance(conn, customer_id) + amount
     top_up_id = uuid.uuid4()
-    # The posting locks the wallet's account row, so the stream version read after it is
-    # the latest: concurrent postings to one wallet queue up instead of conflicting.
-    balance = await ledger.post(
-        conn,
-        SCHEMA,
-        ledger.WALLET,
-        str(customer_id),
-        amount,
-        kind="top_up",
-        reference=str(top_up_id),
-        details={"top_up_id": str(top_up_id), "by": actor},
+    (entry_id,) = await next_entry_ids(conn, SCHEMA, 1)
+    payload = WalletToppedUp(
+        customer_id=customer_id,
+        top_up_id=top_up_id,
+        amount=amount,
+        balance=balance,
+        topped_up_by=actor,
+        entry_id=entry_id,
     )
-    assert balance is not None  # a fresh reference is never a duplicate
-    event = make_envelope(
-        WalletToppedUp(
-            customer_id=customer_id, top_up_id=top_up_id, amount=amount, balance=balance
-        ),
-        type_="WALLET_TOPPED_UP",
-        source=SERVICE,
-        subject=str(customer_id),
-    )
-    await _append_wallet_event(conn, customer_id, event, actor)
+    event = _envelope(payload, "WALLET_TOPPED_UP", customer_id)
+    await record_next(conn, SCHEMA, wallet_stream(customer_id), [event], PROJECTORS, actor=actor)
     return top_up_id, balance
 
 
 async def checkout(
-    conn: asyncpg.Connection, customer_id: uuid.UUID, items: list[CartItemIn] | None
+    conn: asyncpg.Connection, customer_id: uuid.UUID, items: Items | None
 ) -> tuple[uuid.UUID, int, int]:
     """Pay the cart (or `items`, leaving the cart alone); return id, total and balance."""
-    customer = await require_customer(conn, customer_id)
+    customer = await _lock_customer(conn, customer_id)
     lines = await _lines(conn, customer_id, items)
     total = domain.total(lines)
+    balance = await storage.wallet_balance(conn, customer_id) - total
+    if balance < 0:
+        raise ledger.InsufficientFunds(str(customer_id), total)
     transaction_id = uuid.uuid4()
-    balance = await ledger.post(
-        conn,
-        SCHEMA,
-        ledger.WALLET,
-        str(customer_id),
-        -total,
-        kind="checkout_debit",
-        reference=str(transaction_id),
-        details={"transaction_id": str(transaction_id)},
+    actor = str(customer_id)
+    (entry_id,) = await next_entry_ids(conn, SCHEMA, 1)
+    payload = WalletDebited(
+        customer_id=customer_id,
+        transaction_id=transaction_id,
+        amount=total,
+        balance=balance,
+        items=[LineItem(**vars(line)) for line in lines],
+        entry_id=entry_id,
     )
-    assert balance is not None
-    await storage.insert_transaction(conn, transaction_id, customer_id, total, balance, lines)
+    debited = _envelope(payload, "WALLET_DEBITED", customer_id)
+    await record_next(conn, SCHEMA, wallet_stream(customer_id), [debited], PROJECTORS, actor=actor)
     if items is None:
-        await storage.clear_cart(conn, customer_id)
-    debited = make_envelope(
-        WalletDebited(
+        # Only the lines priced here leave the cart: a line added since stays, unpaid.
+        cleared = CartCleared(
             customer_id=customer_id,
             transaction_id=transaction_id,
-            amount=total,
-            balance=balance,
-            items=[LineItem(**vars(line)) for line in lines],
-        ),
-        type_="WALLET_DEBITED",
-        source=SERVICE,
-        subject=str(customer_id),
-    )
-    await _append_wallet_event(conn, customer_id, debited, str(customer_id))
+            product_ids=[line.product_id for line in lines],
+        )
+        await _record_cart(conn, customer_id, _envelope(cleared, "CART_CLEARED", customer_id))
     job = reward_job(transaction_id, customer_id, total, customer["tier"], str(debited.id))
-    await eventstore.append(
-        conn, SCHEMA, f"transaction-{transaction_id}", 0, [job], actor=str(customer_id)
-    )
+    stream = f"transaction-{transaction_id}"
+    await record(conn, SCHEMA, stream, 0, [job], PROJECTORS, actor=actor)
     await enqueue_reward_job(conn, job, customer["tier"])
+    await storage.start_reward_handoff(conn, transaction_id)
     return transaction_id, total, balance
 
 
@@ -208,24 +239,16 @@ async def enqueue_reward_job(conn: asyncpg.Connection, job: Envelope, tier: int)
 
 
 async def _lines(
-    conn: asyncpg.Connection, customer_id: uuid.UUID, items: list[CartItemIn] | None
+    conn: asyncpg.Connection, customer_id: uuid.UUID, items: Items | None
 ) -> list[Line]:
     if items is None:
-        return await storage.cart_lines(conn, customer_id, lock=True)
+        return await storage.cart_lines(conn, customer_id)
     quantities: dict[uuid.UUID, int] = {}
-    for item in items:
-        quantities[item.product_id] = quantities.get(item.product_id, 0) + item.quantity
+    for product_id, quantity in items:
+        quantities[product_id] = quantities.get(product_id, 0) + quantity
     if any(q > domain.MAX_QUANTITY for q in quantities.values()):
         raise Problem(422, f"at most {domain.MAX_QUANTITY} of one product", title="Too many")
     lines, missing = await storage.price_items(conn, quantities)
     if missing:
         raise domain.UnknownProducts(missing)
     return lines
-
-
-async def _append_wallet_event(
-    conn: asyncpg.Connection, customer_id: uuid.UUID, event: Envelope, actor: str
-) -> None:
-    stream = wallet_stream(customer_id)
-    version = await eventstore.stream_version(conn, SCHEMA, stream)
-    await eventstore.append(conn, SCHEMA, stream, version, [event], actor=actor)

@@ -1,4 +1,5 @@
-"""Request and response bodies: they validate input and generate the OpenAPI document."""
+"""Request and response bodies (they validate input and generate the OpenAPI document), and
+the mapping of read-model rows onto them."""
 
 from __future__ import annotations
 
@@ -6,9 +7,18 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Literal
 
+import asyncpg
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from services.checkout_api.domain import MAX_LINES, MAX_PRICE, MAX_QUANTITY, MAX_TIER, MAX_TOP_UP
+from services.checkout_api.domain import (
+    MAX_LINES,
+    MAX_PRICE,
+    MAX_QUANTITY,
+    MAX_TIER,
+    MAX_TOP_UP,
+    Line,
+)
+from shared.storage import ledger
 
 # Money and quantities must be JSON integers: 10.5, "10" and true are refused, never rounded.
 Cents = Annotated[int, Field(strict=True, gt=0)]
@@ -143,3 +153,64 @@ class Rewards(BaseModel):
     level: int
     entries: list[LedgerEntry]
     next_before: int | None
+
+
+# Rows onto bodies.
+
+
+def cart_line(line: Line) -> CartLine:
+    return CartLine(
+        product_id=line.product_id,
+        name=line.name,
+        unit_price=line.unit_price,
+        quantity=line.quantity,
+        amount=line.amount,
+    )
+
+
+def cart(customer_id: uuid.UUID, lines: list[Line]) -> Cart:
+    items = [cart_line(line) for line in lines]
+    return Cart(customer_id=customer_id, items=items, total=sum(i.amount for i in items))
+
+
+def product(row: asyncpg.Record) -> Product:
+    return Product(id=row["id"], name=row["name"], price=row["price"])
+
+
+def customer(row: asyncpg.Record) -> Customer:
+    return Customer(
+        id=row["id"],
+        name=row["name"],
+        referrer_id=row["referrer_id"],
+        level=row["level"],
+        tier=row["tier"],
+    )
+
+
+def transaction(row: asyncpg.Record, lines: list[Line]) -> TransactionOut:
+    return TransactionOut(
+        id=row["id"],
+        customer_id=row["customer_id"],
+        total=row["total"],
+        balance_after=row["balance_after"],
+        items=[cart_line(line) for line in lines],
+        rewards=row["rewards_status"],
+        rewards_done_at=row["rewards_done_at"],
+        created_at=row["created_at"],
+    )
+
+
+def entries_page(rows: list[ledger.Entry], limit: int) -> tuple[list[LedgerEntry], int | None]:
+    """The first `limit` entries of `limit + 1` read, and the cursor of the next page."""
+    page = [
+        LedgerEntry(
+            id=e.id,
+            amount=e.amount,
+            kind=e.kind,
+            reference=e.reference,
+            details=e.details,
+            created_at=e.created_at,
+        )
+        for e in rows[:limit]
+    ]
+    return page, (page[-1].id if len(rows) > limit else None)

@@ -11,6 +11,7 @@ import uuid
 import asyncpg
 
 from services.checkout_api import commands, storage
+from services.checkout_api.storage import SCHEMA
 from shared.config import Settings
 
 SEED = uuid.UUID("6c1e7a52-0000-4000-8000-000000000000")
@@ -39,7 +40,7 @@ async def seed(conn: asyncpg.Connection, settings: Settings) -> None:
         referrer = customer_id
     buyer = seed_id("customer", len(CUSTOMERS) - 1)
     if not await conn.fetchval(
-        "SELECT true FROM checkout.ledger_entries WHERE owner_id = $1 AND kind = 'top_up'",
+        f"SELECT true FROM {SCHEMA}.ledger_entries WHERE owner_id = $1 AND kind = 'top_up'",
         str(buyer),
     ):
         await commands.top_up(conn, buyer, DEMO_TOP_UP, "seed")

@@ -29,9 +29,18 @@ class RewardsDistributed(Payload):
 
 
 class RewardCredit(Payload):
+    """Points credited to one upline member; `level` and `rate` are the member's before it.
+
+    `entry_id` names the points ledger entry the credit made, so a replay rebuilds the entry
+    under the same id (it is absent from events recorded before entries were projected).
+    """
+
     customer_id: str
     depth: int
     points: int
+    level: int = 1
+    rate: int = 100
+    entry_id: int | None = None
 
 
 @event_type("LEVEL_UPGRADED")
@@ -46,7 +55,7 @@ RewardsDistributed.model_rebuild()
 
 
 # Events that stay inside the checkout context (its event store), from which its read
-# models (customers, catalogue, wallets, transactions) can be rebuilt.
+# models (customers, catalogue, carts, wallets, transactions) are projected and rebuilt.
 
 
 @event_type("CUSTOMER_REGISTERED")
@@ -66,10 +75,14 @@ class ProductAdded(Payload):
 
 @event_type("WALLET_TOPPED_UP")
 class WalletToppedUp(Payload):
+    """`entry_id` is the wallet ledger entry it made (replayed under the same id)."""
+
     customer_id: uuid.UUID
     top_up_id: uuid.UUID
     amount: int
     balance: int
+    topped_up_by: str | None = None
+    entry_id: int | None = None
 
 
 class LineItem(Payload):
@@ -88,3 +101,33 @@ class WalletDebited(Payload):
     amount: int
     balance: int
     items: list[LineItem]
+    entry_id: int | None = None
+
+
+# The cart's events (stream `cart-<customer id>`).
+
+
+@event_type("CART_ITEM_ADDED")
+class CartItemAdded(Payload):
+    """Units of a product put in a cart (added to the line if there is one)."""
+
+    customer_id: uuid.UUID
+    product_id: uuid.UUID
+    quantity: int
+
+
+@event_type("CART_ITEM_REMOVED")
+class CartItemRemoved(Payload):
+    """A product's line taken out of a cart."""
+
+    customer_id: uuid.UUID
+    product_id: uuid.UUID
+
+
+@event_type("CART_CLEARED")
+class CartCleared(Payload):
+    """A checkout paid these lines of the cart, which leave it; lines added since stay."""
+
+    customer_id: uuid.UUID
+    transaction_id: uuid.UUID
+    product_ids: list[uuid.UUID]

@@ -15,7 +15,7 @@ from typing import Protocol
 import asyncpg
 
 from shared.events.envelope import Envelope
-from shared.storage.eventstore import append, read_all
+from shared.storage.eventstore import append, append_next, read_all
 from shared.storage.pool import Database
 
 
@@ -54,6 +54,28 @@ async def record(
     """
     version = await append(conn, schema, stream_id, expected_version, events, actor=actor)
     for offset, event in enumerate(events, start=expected_version + 1):
+        for projector in projectors:
+            await projector.apply(conn, event, offset)
+    return version
+
+
+async def record_next(
+    conn: asyncpg.Connection,
+    schema: str,
+    stream_id: str,
+    events: Sequence[Envelope],
+    projectors: Sequence[Projector],
+    *,
+    actor: str | None = None,
+) -> int:
+    """Append events after the stream's last version (`append_next`) and project them.
+
+    For streams whose writers are already serialized by a row lock of their own (a
+    customer's wallet and cart) or that no one else writes: the version is computed in the
+    INSERT, never read first. Returns the new version.
+    """
+    version = await append_next(conn, schema, stream_id, events, actor=actor)
+    for offset, event in enumerate(events, start=version - len(events) + 1):
         for projector in projectors:
             await projector.apply(conn, event, offset)
     return version

@@ -63,7 +63,7 @@ class Api:
         response = await self.client.post(
             "/wallet/top-ups",
             json={"customer_id": customer_id, "amount": amount},
-            headers=self.admin,
+            headers={**self.admin, "Idempotency-Key": str(uuid.uuid4())},
         )
         return int((await self.ok(response, 201))["balance"])
 

@@ -134,7 +134,7 @@ async def _enqueues(db: Database, transaction_id: str) -> int:
     async with db.acquire() as conn:
         return int(
             await conn.fetchval(
-                "SELECT reward_enqueues FROM checkout.transactions WHERE id = $1",
+                "SELECT enqueues FROM checkout.reward_handoffs WHERE transaction_id = $1",
                 uuid.UUID(transaction_id),
             )
         )
@@ -163,8 +163,8 @@ async def test_the_reconciler_does_not_duplicate_a_job_still_waiting_in_the_outb
             transaction_id,
         )
         await conn.execute(
-            "UPDATE checkout.transactions SET reward_enqueued_at = now() - interval '1 hour'"
-            " WHERE id = $1",
+            "UPDATE checkout.reward_handoffs SET enqueued_at = now() - interval '1 hour'"
+            " WHERE transaction_id = $1",
             tid,
         )
     await reconcile_once(db, after=60)
@@ -176,8 +176,8 @@ async def test_the_reconciler_does_not_duplicate_a_job_still_waiting_in_the_outb
             transaction_id,
         )
         await conn.execute(
-            "UPDATE checkout.transactions SET reward_enqueued_at = now() - interval '1 hour'"
-            " WHERE id = $1",
+            "UPDATE checkout.reward_handoffs SET enqueued_at = now() - interval '1 hour'"
+            " WHERE transaction_id = $1",
             tid,
         )
     await reconcile_once(db, after=60)
@@ -185,7 +185,7 @@ async def test_the_reconciler_does_not_duplicate_a_job_still_waiting_in_the_outb
     async with db.acquire() as conn:
         assert (
             await conn.fetchval(
-                "SELECT reward_enqueues FROM checkout.transactions WHERE id = $1", tid
+                "SELECT enqueues FROM checkout.reward_handoffs WHERE transaction_id = $1", tid
             )
             == 2
         )

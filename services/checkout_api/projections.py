@@ -1,0 +1,196 @@
+"""Read models of the checkout context, folded from its events.
+
+Catalogue, customers, carts, wallets (ledger entries and balances) and transactions. Every
+column comes from an event (times are event times, ledger entry ids travel in the event),
+so a replay reproduces the live rows exactly. Commands decide; projectors only write what
+an event says, in the transaction that appends it.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+import asyncpg
+
+from services.checkout_api.storage import SCHEMA
+from shared.events.checkout import (
+    CartCleared,
+    CartItemAdded,
+    CartItemRemoved,
+    CustomerRegistered,
+    ProductAdded,
+    WalletDebited,
+    WalletToppedUp,
+)
+from shared.events.envelope import Envelope
+from shared.storage import ledger
+from shared.storage.ledger_projection import ProjectedEntry, apply_entries, reset_account_type
+from shared.storage.projections import Projector
+
+
+class ProductsProjector:
+    name = "products"
+
+    async def reset(self, conn: asyncpg.Connection) -> None:
+        await conn.execute(f"DELETE FROM {SCHEMA}.products")
+
+    async def apply(self, conn: asyncpg.Connection, event: Envelope, version: int) -> None:
+        if event.type != "PRODUCT_ADDED":
+            return
+        added = ProductAdded.model_validate(event.data)
+        await conn.execute(
+            f"INSERT INTO {SCHEMA}.products (id, name, price, created_at) VALUES ($1, $2, $3, $4)",
+            added.product_id,
+            added.name,
+            added.price,
+            event.time,
+        )
+
+
+class CustomersProjector:
+    """Customers as registered; their level is the reward worker's projection."""
+
+    name = "customers"
+
+    async def reset(self, conn: asyncpg.Connection) -> None:
+        await conn.execute(f"DELETE FROM {SCHEMA}.customers")
+
+    async def apply(self, conn: asyncpg.Connection, event: Envelope, version: int) -> None:
+        if event.type != "CUSTOMER_REGISTERED":
+            return
+        registered = CustomerRegistered.model_validate(event.data)
+        await conn.execute(
+            f"""INSERT INTO {SCHEMA}.customers (id, name, referrer_id, tier, created_at)
+                VALUES ($1, $2, $3, $4, $5)""",
+            registered.customer_id,
+            registered.name,
+            registered.referrer_id,
+            registered.tier,
+            event.time,
+        )
+
+
+class CartsProjector:
+    name = "carts"
+
+    async def reset(self, conn: asyncpg.Connection) -> None:
+        await conn.execute(f"DELETE FROM {SCHEMA}.cart_items")
+
+    async def apply(self, conn: asyncpg.Connection, event: Envelope, version: int) -> None:
+        if event.type == "CART_ITEM_ADDED":
+            added = CartItemAdded.model_validate(event.data)
+            await conn.execute(
+                f"""INSERT INTO {SCHEMA}.cart_items AS c
+                        (customer_id, product_id, quantity, added_at)
+                    VALUES ($1, $2, $3, $4)
+                    ON CONFLICT (customer_id, product_id) DO UPDATE
+                        SET quantity = c.quantity + EXCLUDED.quantity""",
+                added.customer_id,
+                added.product_id,
+                added.quantity,
+                event.time,
+            )
+        elif event.type == "CART_ITEM_REMOVED":
+            removed = CartItemRemoved.model_validate(event.data)
+            await _delete_lines(conn, removed.customer_id, [removed.product_id])
+        elif event.type == "CART_CLEARED":
+            cleared = CartCleared.model_validate(event.data)
+            await _delete_lines(conn, cleared.customer_id, cleared.product_ids)
+
+
+async def _delete_lines(
+    conn: asyncpg.Connection, customer_id: uuid.UUID, product_ids: list[uuid.UUID]
+) -> None:
+    await conn.execute(
+        f"""DELETE FROM {SCHEMA}.cart_items
+            WHERE customer_id = $1 AND product_id = ANY($2::uuid[])""",
+        customer_id,
+        product_ids,
+    )
+
+
+class WalletsProjector:
+    """Wallet balances and their ledger entries (account type `wallet`)."""
+
+    name = "wallets"
+
+    async def reset(self, conn: asyncpg.Connection) -> None:
+        await reset_account_type(conn, SCHEMA, ledger.WALLET)
+
+    async def apply(self, conn: asyncpg.Connection, event: Envelope, version: int) -> None:
+        if event.type == "WALLET_TOPPED_UP":
+            topped = WalletToppedUp.model_validate(event.data)
+            entry = ProjectedEntry(
+                topped.entry_id,
+                ledger.WALLET,
+                str(topped.customer_id),
+                topped.amount,
+                kind="top_up",
+                reference=str(topped.top_up_id),
+                details={"top_up_id": str(topped.top_up_id), "by": topped.topped_up_by},
+            )
+        elif event.type == "WALLET_DEBITED":
+            debited = WalletDebited.model_validate(event.data)
+            entry = ProjectedEntry(
+                debited.entry_id,
+                ledger.WALLET,
+                str(debited.customer_id),
+                -debited.amount,
+                kind="checkout_debit",
+                reference=str(debited.transaction_id),
+                details={"transaction_id": str(debited.transaction_id)},
+            )
+        else:
+            return
+        await apply_entries(conn, SCHEMA, [entry], event.time)
+
+
+class TransactionsProjector:
+    """Paid checkouts and what they bought; rewards start pending (the worker's projection
+    marks them done)."""
+
+    name = "transactions"
+
+    async def reset(self, conn: asyncpg.Connection) -> None:
+        await conn.execute(f"DELETE FROM {SCHEMA}.transaction_items")
+        await conn.execute(f"DELETE FROM {SCHEMA}.transactions")
+
+    async def apply(self, conn: asyncpg.Connection, event: Envelope, version: int) -> None:
+        if event.type != "WALLET_DEBITED":
+            return
+        debited = WalletDebited.model_validate(event.data)
+        await _insert_transaction(conn, debited, event.time)
+
+
+async def _insert_transaction(
+    conn: asyncpg.Connection, debited: WalletDebited, at: datetime
+) -> None:
+    await conn.execute(
+        f"""INSERT INTO {SCHEMA}.transactions (id, customer_id, total, balance_after, created_at)
+            VALUES ($1, $2, $3, $4, $5)""",
+        debited.transaction_id,
+        debited.customer_id,
+        debited.amount,
+        debited.balance,
+        at,
+    )
+    await conn.executemany(
+        f"""INSERT INTO {SCHEMA}.transaction_items
+                (transaction_id, product_id, name, unit_price, quantity)
+            VALUES ($1, $2, $3, $4, $5)""",
+        [
+            (debited.transaction_id, i.product_id, i.name, i.unit_price, i.quantity)
+            for i in debited.items
+        ],
+    )
+
+
+# In dependency order: carts and transactions reference customers and products.
+PROJECTORS: tuple[Projector, ...] = (
+    ProductsProjector(),
+    CustomersProjector(),
+    CartsProjector(),
+    WalletsProjector(),
+    TransactionsProjector(),
+)

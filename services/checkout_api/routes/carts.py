@@ -1,0 +1,62 @@
+"""The caller's cart: read it, add units of a product, remove a product."""
+
+from __future__ import annotations
+
+import uuid
+
+import asyncpg
+from aiohttp import web
+
+from services.checkout_api import commands, models, storage
+from services.checkout_api.models import Cart, CartItemIn
+from services.checkout_api.routes.edge import auth, me, run_idempotent
+from shared.http.lifecycle import DATABASE
+from shared.http.openapi import operation
+from shared.http.validation import json_response, parse_body, path_uuid
+
+routes = web.RouteTableDef()
+
+
+async def _cart(conn: asyncpg.Connection, customer_id: uuid.UUID) -> Cart:
+    return models.cart(customer_id, await storage.cart_lines(conn, customer_id))
+
+
+@routes.get("/carts/me")
+@operation("The caller's cart, priced from the catalogue", response=Cart, errors=(404,))
+async def get_cart(request: web.Request) -> web.Response:
+    customer_id = me(auth(request, "customer"))
+    async with request.app[DATABASE].acquire() as conn:
+        await commands.require_customer(conn, customer_id)
+        cart = await _cart(conn, customer_id)
+    return json_response(cart)
+
+
+@routes.post("/carts/me/items")
+@operation(
+    "Add units of a product to the caller's cart",
+    body=CartItemIn,
+    response=Cart,
+    idempotent=True,
+    errors=(404,),
+)
+async def add_cart_item(request: web.Request) -> web.Response:
+    principal = auth(request, "customer")
+    customer_id = me(principal)
+    body = await parse_body(request, CartItemIn)
+
+    async def effect(conn: asyncpg.Connection) -> tuple[int, object]:
+        await commands.add_to_cart(conn, customer_id, body.product_id, body.quantity)
+        return 200, (await _cart(conn, customer_id)).model_dump(mode="json")
+
+    return await run_idempotent(request, principal, effect)
+
+
+@routes.delete("/carts/me/items/{product_id}")
+@operation("Remove a product from the caller's cart", response=Cart, errors=(404,))
+async def remove_cart_item(request: web.Request) -> web.Response:
+    customer_id = me(auth(request, "customer"))
+    product_id = path_uuid(request, "product_id", "cart item")
+    async with request.app[DATABASE].transaction() as conn:
+        await commands.remove_from_cart(conn, customer_id, product_id)
+        cart = await _cart(conn, customer_id)
+    return json_response(cart)

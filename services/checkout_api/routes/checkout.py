@@ -1,0 +1,50 @@
+"""Checkout: pay the cart, or the given items, from the wallet."""
+
+from __future__ import annotations
+
+import asyncpg
+from aiohttp import web
+
+from services.checkout_api import commands
+from services.checkout_api.models import CheckoutIn, CheckoutOut
+from services.checkout_api.routes.edge import auth, me, run_idempotent
+from shared.errors import Problem
+from shared.http.openapi import operation
+from shared.http.validation import read_json
+
+routes = web.RouteTableDef()
+
+
+async def _checkout_body(request: web.Request) -> CheckoutIn:
+    """The body is optional: none (or {}) checks out the cart."""
+    if not await request.read():
+        return CheckoutIn()
+    data = await read_json(request)
+    if not isinstance(data, dict):
+        raise Problem(422, "the request body must be a JSON object")
+    return CheckoutIn.model_validate(data)
+
+
+@routes.post("/checkout")
+@operation(
+    "Pay the cart (or the given items) from the wallet; Idempotency-Key is required",
+    body=CheckoutIn,
+    response=CheckoutOut,
+    status=201,
+    idempotent="required",
+    errors=(402, 404, 409),
+)
+async def checkout(request: web.Request) -> web.Response:
+    principal = auth(request, "customer")
+    customer_id = me(principal)
+    body = await _checkout_body(request)
+    items = None if body.items is None else [(i.product_id, i.quantity) for i in body.items]
+
+    async def effect(conn: asyncpg.Connection) -> tuple[int, object]:
+        transaction_id, total, balance = await commands.checkout(conn, customer_id, items)
+        out = CheckoutOut(
+            transaction_id=transaction_id, total=total, balance=balance, rewards="pending"
+        )
+        return 201, out.model_dump(mode="json")
+
+    return await run_idempotent(request, principal, effect, required=True)

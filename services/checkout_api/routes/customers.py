@@ -1,0 +1,81 @@
+"""Customers: register (admin), read one, read their tree points and level."""
+
+from __future__ import annotations
+
+import asyncpg
+from aiohttp import web
+
+from services.checkout_api import commands, models
+from services.checkout_api.models import Customer, NewCustomer, Rewards, RewardsQuery
+from services.checkout_api.routes.edge import auth, may_read, run_idempotent
+from services.checkout_api.storage import SCHEMA
+from shared.http.lifecycle import DATABASE
+from shared.http.openapi import operation
+from shared.http.validation import json_response, parse_body, parse_query, path_uuid
+from shared.storage import ledger
+
+routes = web.RouteTableDef()
+
+
+@routes.post("/customers")
+@operation(
+    "Register a customer, optionally referred by an existing one (admin)",
+    body=NewCustomer,
+    response=Customer,
+    status=201,
+    idempotent=True,
+)
+async def create_customer(request: web.Request) -> web.Response:
+    principal = auth(request, "admin")
+    body = await parse_body(request, NewCustomer)
+
+    async def effect(conn: asyncpg.Connection) -> tuple[int, object]:
+        customer_id = await commands.register_customer(
+            conn, body.name, body.referrer_id, body.tier, principal.sub
+        )
+        row = await commands.require_customer(conn, customer_id)
+        return 201, models.customer(row).model_dump(mode="json")
+
+    return await run_idempotent(request, principal, effect)
+
+
+@routes.get("/customers/{customer_id}")
+@operation("A customer", response=Customer, errors=(404,))
+async def get_customer(request: web.Request) -> web.Response:
+    principal = auth(request, "customer", "admin")
+    customer_id = path_uuid(request, "customer_id", "customer")
+    may_read(principal, customer_id)
+    async with request.app[DATABASE].acquire() as conn:
+        row = await commands.require_customer(conn, customer_id)
+    return json_response(models.customer(row))
+
+
+@routes.get("/customers/{customer_id}/rewards")
+@operation(
+    "Tree points, level and reward entries of a customer",
+    query=RewardsQuery,
+    response=Rewards,
+    errors=(404,),
+)
+async def get_rewards(request: web.Request) -> web.Response:
+    principal = auth(request, "customer", "admin")
+    customer_id = path_uuid(request, "customer_id", "customer")
+    may_read(principal, customer_id)
+    query = parse_query(request, RewardsQuery)
+    owner = str(customer_id)
+    async with request.app[DATABASE].transaction(isolation="repeatable_read") as conn:
+        row = await commands.require_customer(conn, customer_id)
+        points = await ledger.balance(conn, SCHEMA, ledger.POINTS, owner)
+        rows = await ledger.entries(
+            conn, SCHEMA, ledger.POINTS, owner, limit=query.limit + 1, before_id=query.before
+        )
+    entries, next_before = models.entries_page(rows, query.limit)
+    return json_response(
+        Rewards(
+            customer_id=customer_id,
+            points=points,
+            level=row["level"],
+            entries=entries,
+            next_before=next_before,
+        )
+    )

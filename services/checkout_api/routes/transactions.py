@@ -1,0 +1,30 @@
+"""Transactions: one paid checkout with its reward status."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from services.checkout_api import models, storage
+from services.checkout_api.models import TransactionOut
+from services.checkout_api.routes.edge import auth
+from shared.errors import NotFound
+from shared.http.lifecycle import DATABASE
+from shared.http.openapi import operation
+from shared.http.validation import json_response, path_uuid
+
+routes = web.RouteTableDef()
+
+
+@routes.get("/transactions/{transaction_id}")
+@operation("A transaction with its reward status", response=TransactionOut, errors=(404,))
+async def get_transaction(request: web.Request) -> web.Response:
+    principal = auth(request, "customer", "admin")
+    transaction_id = path_uuid(request, "transaction_id", "transaction")
+    async with request.app[DATABASE].acquire() as conn:
+        found = await storage.transaction(conn, transaction_id)
+    if found is None:
+        raise NotFound("transaction", transaction_id)
+    row, lines = found
+    if principal.role != "admin" and principal.sub != str(row["customer_id"]):
+        raise NotFound("transaction", transaction_id)  # do not reveal others' transactions
+    return json_response(models.transaction(row, lines))

@@ -1,0 +1,71 @@
+"""Wallets: a balance with its entries, and top-ups (admin)."""
+
+from __future__ import annotations
+
+import asyncpg
+from aiohttp import web
+
+from services.checkout_api import commands, models
+from services.checkout_api.models import TopUpIn, TopUpOut, Wallet, WalletQuery
+from services.checkout_api.routes.edge import auth, may_read, me, run_idempotent
+from services.checkout_api.storage import SCHEMA
+from shared.errors import Problem
+from shared.http.lifecycle import DATABASE
+from shared.http.openapi import operation
+from shared.http.validation import json_response, parse_body, parse_query
+from shared.storage import ledger
+
+routes = web.RouteTableDef()
+
+
+@routes.get("/wallet")
+@operation(
+    "Balance and recent entries of a wallet, newest first", query=WalletQuery, response=Wallet
+)
+async def get_wallet(request: web.Request) -> web.Response:
+    principal = auth(request, "customer", "admin")
+    query = parse_query(request, WalletQuery)
+    if principal.role == "admin":
+        if query.customer_id is None:
+            raise Problem(422, "an admin must name the wallet with ?customer_id=")
+        customer_id = query.customer_id
+    else:
+        customer_id = me(principal)
+        may_read(principal, query.customer_id or customer_id)
+    owner = str(customer_id)
+    async with request.app[DATABASE].transaction(isolation="repeatable_read") as conn:
+        await commands.require_customer(conn, customer_id)
+        balance = await ledger.balance(conn, SCHEMA, ledger.WALLET, owner)
+        rows = await ledger.entries(
+            conn, SCHEMA, ledger.WALLET, owner, limit=query.limit + 1, before_id=query.before
+        )
+    entries, next_before = models.entries_page(rows, query.limit)
+    return json_response(
+        Wallet(customer_id=customer_id, balance=balance, entries=entries, next_before=next_before)
+    )
+
+
+@routes.post("/wallet/top-ups")
+@operation(
+    "Credit a customer's wallet (admin); Idempotency-Key is required",
+    body=TopUpIn,
+    response=TopUpOut,
+    status=201,
+    idempotent="required",
+    errors=(404,),
+)
+async def create_top_up(request: web.Request) -> web.Response:
+    principal = auth(request, "admin")
+    body = await parse_body(request, TopUpIn)
+
+    async def effect(conn: asyncpg.Connection) -> tuple[int, object]:
+        top_up_id, balance = await commands.top_up(
+            conn, body.customer_id, body.amount, principal.sub
+        )
+        out = TopUpOut(
+            top_up_id=top_up_id, customer_id=body.customer_id, amount=body.amount, balance=balance
+        )
+        return 201, out.model_dump(mode="json")
+
+    # A retry without a key would credit twice: money moves only under a key.
+    return await run_idempotent(request, principal, effect, required=True)
