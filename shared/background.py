@@ -33,7 +33,7 @@ from prometheus_client import Counter, Gauge
 
 from shared.logging import get_logger
 from shared.retry import backoff_delay
-from shared.storage.pool import is_unavailable
+from shared.storage.pool import is_transient
 
 log = get_logger(__name__)
 
@@ -53,8 +53,9 @@ Classifier = Callable[[BaseException], bool]
 
 
 def is_dependency_error(exc: BaseException) -> bool:
-    """True for the errors a dependency outage raises (the database, a socket, a timeout)."""
-    return is_unavailable(exc)
+    """True for the errors an outage raises (the database down or read-only, a lost race
+    with another transaction, a socket, a timeout): the next try may well succeed."""
+    return is_transient(exc)
 
 
 @dataclass

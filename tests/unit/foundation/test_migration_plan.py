@@ -1,4 +1,4 @@
-"""The migration plan (pure: files only) and the backoff used by every retry loop."""
+"""The migration plan (pure: files only)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ from pathlib import Path
 import pytest
 
 from shared.storage.migrations import SHARED_SQL, plan
-from shared.retry import backoff_delay
 
 
 def _write(directory: Path, files: dict[str, str]) -> Path:
@@ -83,16 +82,3 @@ def test_a_missing_service_directory_means_shared_migrations_only(tmp_path: Path
 def test_invalid_schema_names_are_refused(schema: str) -> None:
     with pytest.raises(ValueError, match="schema"):
         plan(schema, None)
-
-
-def test_backoff_stays_within_zero_and_the_exponential_bound() -> None:
-    for attempt in range(8):
-        bound = min(10.0, 0.2 * 2**attempt)
-        delays = [backoff_delay(attempt) for _ in range(200)]
-        assert all(0 <= d <= bound for d in delays)
-        assert max(delays) > bound / 2  # jitter spreads over the whole range
-
-
-def test_backoff_never_exceeds_its_cap() -> None:
-    assert all(backoff_delay(50, base=0.5, cap=3.0) <= 3.0 for _ in range(200))
-    assert all(backoff_delay(10_000) <= 10.0 for _ in range(10))
