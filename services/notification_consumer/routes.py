@@ -38,6 +38,9 @@ class Notifications(BaseModel):
     items: list[Notification]
 
 
+READER_ROLES = ("user", "customer", "admin")
+
+
 @operation(
     "Notifications of a user or customer (themselves or an admin)",
     query=NotificationsQuery,
@@ -45,7 +48,8 @@ class Notifications(BaseModel):
 )
 async def get_notifications(request: web.Request) -> web.Response:
     user_id = request.match_info["user_id"]
-    principal = authenticate(request, request.app[SETTINGS].jwt_secret)
+    # Notifications go to users and customers: a provider whose id equals a user's is not them.
+    principal = authenticate(request, request.app[SETTINGS].jwt_secret, *READER_ROLES)
     if principal.role != "admin" and principal.sub != user_id:
         raise Forbidden("only the recipient or an admin may read these notifications")
     query = parse_query(request, NotificationsQuery)
