@@ -39,16 +39,17 @@ async def distribute(
     """Credit the upline of one checkout inside the caller's transaction.
 
     Returns None when the checkout's rewards were done already (a job run twice credits once).
+    The job names only the transaction: its buyer and total are read from the row it claims.
     """
-    checkout = CheckoutCompleted.model_validate(envelope.data)
-    buyer = uuid.UUID(checkout.customer_id)
-    upline = await storage.claim_rewards(conn, checkout.transaction_id, buyer, rules.max_depth)
-    if upline is None:
+    job = CheckoutCompleted.model_validate(envelope.data)
+    checkout = await storage.claim_rewards(conn, job.transaction_id, rules.max_depth)
+    if checkout is None:
         return None
+    buyer = str(checkout.customer_id)
     credits: list[RewardCredit] = []
     postings: list[ledger.Posting] = []
     levels: dict[str, int] = {}
-    for member, depth, level in upline:
+    for member, depth, level in checkout.upline:
         points = rules.points(checkout.total, depth, level)
         if points <= 0:
             continue
@@ -63,7 +64,7 @@ async def distribute(
                 reference=f"{checkout.transaction_id}:{depth}",
                 details={
                     "transaction_id": str(checkout.transaction_id),
-                    "buyer_id": checkout.customer_id,
+                    "buyer_id": buyer,
                     "depth": depth,
                     "level": level,
                     "rate": rules.rate(level),
@@ -77,11 +78,11 @@ async def distribute(
             await _upgrade(conn, rules, uuid.UUID(owner), total_points, envelope)
     event = RewardsDistributed(
         transaction_id=checkout.transaction_id,
-        buyer_id=checkout.customer_id,
+        buyer_id=buyer,
         total=checkout.total,
         credits=credits,
     )
-    await _emit(conn, event, "REWARDS_DISTRIBUTED", checkout.customer_id, envelope)
+    await _emit(conn, event, "REWARDS_DISTRIBUTED", buyer, envelope)
     POINTS_CREDITED.inc(sum(c.points for c in credits))
     return event
 

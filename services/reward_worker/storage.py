@@ -3,41 +3,59 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 
 import asyncpg
 
 SCHEMA = "checkout"
 
 
-async def claim_rewards(
-    conn: asyncpg.Connection, transaction_id: uuid.UUID, customer_id: uuid.UUID, max_depth: int
-) -> list[tuple[uuid.UUID, int, int]] | None:
-    """Mark a checkout's rewards done and read the buyer's upline, in one round trip.
+@dataclass(frozen=True)
+class ClaimedCheckout:
+    """A checkout whose rewards this transaction claimed, as its row in checkout records it."""
 
-    Returns (member, depth, level) of the upline, nearest first, or None when the rewards
-    were done already (or there is no such checkout): the caller must then do nothing.
+    transaction_id: uuid.UUID
+    customer_id: uuid.UUID
+    total: int
+    upline: list[tuple[uuid.UUID, int, int]]  # (member, depth, level), nearest first
+
+
+async def claim_rewards(
+    conn: asyncpg.Connection, transaction_id: uuid.UUID, max_depth: int
+) -> ClaimedCheckout | None:
+    """Mark a checkout's rewards done and read its buyer, total and upline, in one round trip.
+
+    The buyer and the total come from the transaction row, never from the job: a forged or
+    stale payload cannot choose who is credited or for how much. Returns None when the
+    rewards were done already (or there is no such checkout): the caller must do nothing.
     """
     rows = await conn.fetch(
         """WITH claimed AS (
                UPDATE checkout.transactions
                SET rewards_status = 'done', rewards_done_at = now()
-               WHERE id = $1 AND rewards_status = 'pending' RETURNING id)
-           SELECT u.customer_id, u.depth, c.level
+               WHERE id = $1 AND rewards_status = 'pending'
+               RETURNING id, customer_id, total)
+           SELECT claimed.customer_id AS buyer, claimed.total,
+                  u.customer_id, u.depth, c.level
            FROM claimed
-           LEFT JOIN checkout.upline($2, $3) u ON true
+           LEFT JOIN LATERAL checkout.upline(claimed.customer_id, $2) u ON true
            LEFT JOIN checkout.customers c ON c.id = u.customer_id
            ORDER BY u.depth""",
         transaction_id,
-        customer_id,
         max_depth,
     )
     if not rows:
         return None
-    return [
-        (row["customer_id"], row["depth"], row["level"])
-        for row in rows
-        if row["customer_id"] is not None
-    ]
+    return ClaimedCheckout(
+        transaction_id=transaction_id,
+        customer_id=rows[0]["buyer"],
+        total=int(rows[0]["total"]),
+        upline=[
+            (row["customer_id"], row["depth"], row["level"])
+            for row in rows
+            if row["customer_id"] is not None
+        ],
+    )
 
 
 async def raise_level(conn: asyncpg.Connection, member: uuid.UUID, level: int) -> int | None:
