@@ -14,10 +14,11 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import ValidationError
 
 from shared.config import Settings
-from shared.errors import Problem, ServiceUnavailable
+from shared.errors import Problem, ServiceUnavailable, Unauthorized
+from shared.http.validation import text_problem
 from shared.logging import bound_context, get_logger, new_correlation_id
 from shared.metrics import DEPENDENCY_UP, HTTP_LATENCY, HTTP_REQUESTS
-from shared.storage.pool import is_transient, is_unavailable
+from shared.storage.pool import is_refused_input, is_transient, is_unavailable
 
 log = get_logger(__name__)
 
@@ -56,10 +57,24 @@ def _problem_from_http_exception(exc: web.HTTPException) -> Problem:
     return Problem(exc.status, exc.reason)
 
 
+def _refuse_unstorable_parameters(request: web.Request) -> None:
+    """400 for a path or query parameter no database could store (a NUL, a lone surrogate),
+    whether or not the handler validates it through a model; 401 for such a token."""
+    for where, params in (("path", request.match_info), ("query", request.query)):
+        for name, value in params.items():
+            problem = text_problem(name) or text_problem(value)
+            if problem is not None:
+                raise Problem(400, f"the {where} parameter {name!r} {problem}")
+    # Header bytes that are not UTF-8 arrive as lone surrogates, which no token can hold.
+    if text_problem(request.headers.get("Authorization", "")) is not None:
+        raise Unauthorized("the token is invalid")
+
+
 @web.middleware
 async def problem_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Turn every failure into problem+json; never let a stack trace reach the client."""
     try:
+        _refuse_unstorable_parameters(request)
         return await handler(request)
     except Problem as problem:
         if problem.status >= 500:
@@ -85,8 +100,14 @@ async def problem_middleware(request: web.Request, handler: Handler) -> web.Stre
             # Lost a race with another transaction (or met a read-only server): the same
             # request sent again can succeed, so it is not the client's fault nor a bug.
             log.warning("transient database error", error=repr(exc))
-            detail = "the request conflicted with another; retry it"
+            detail = "the database could not complete the request now; retry it"
             return problem_response(ServiceUnavailable(detail), request)
+        if is_refused_input(exc):
+            # The edge validates what it can store; this is the net behind it, logged so that
+            # the validation it missed can be added.
+            log.warning("the database refused a value of the request", error=repr(exc))
+            detail = "the request holds a value that cannot be stored"
+            return problem_response(Problem(400, detail), request)
         log.exception("unhandled error")
         return problem_response(Problem(500, "an internal error occurred"), request)
 

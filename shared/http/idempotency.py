@@ -22,6 +22,7 @@ from aiohttp import web
 from shared.errors import Conflict, Problem
 from shared.http.app import SETTINGS
 from shared.http.lifecycle import DATABASE, run_periodic
+from shared.http.validation import text_problem
 from shared.storage.pool import Database
 
 Effect = Callable[[asyncpg.Connection], Awaitable[tuple[int, Any]]]
@@ -78,6 +79,8 @@ async def idempotent(
         return _response(status, _dumps(payload), replayed=False)
     if not 0 < len(key) <= MAX_KEY_LENGTH:
         raise Problem(400, f"{HEADER} must be 1 to {MAX_KEY_LENGTH} characters")
+    if not key.isprintable() or text_problem(key) is not None:  # bytes that are not UTF-8
+        raise Problem(400, f"{HEADER} must be printable text")
     digest = hashlib.sha256(
         f"{request.method} {request.path}\n".encode() + await request.read()
     ).hexdigest()

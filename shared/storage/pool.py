@@ -34,9 +34,29 @@ _UNAVAILABLE = (
 )
 
 
+# Values of a query that the client library or the server refused: an integer past 64 bits
+# (asyncpg's DataError, an InterfaceError, so not "unavailable"), a NUL character in text,
+# a number or datetime out of the column's range.
+_REFUSED_INPUT = (
+    asyncpg.exceptions._base.DataError,
+    asyncpg.exceptions.CharacterNotInRepertoireError,
+    asyncpg.exceptions.UntranslatableCharacterError,
+    asyncpg.exceptions.NumericValueOutOfRangeError,
+    asyncpg.exceptions.DatetimeFieldOverflowError,
+    asyncpg.exceptions.StringDataRightTruncationError,
+)
+
+
 def is_unavailable(exc: BaseException) -> bool:
     """True when the error means the database cannot be reached, not that the query is wrong."""
+    if isinstance(exc, asyncpg.exceptions._base.DataError):
+        return False
     return isinstance(exc, (ServiceUnavailable, *_UNAVAILABLE))
+
+
+def is_refused_input(exc: BaseException) -> bool:
+    """True when the database refused a value of the query itself (out of range, NUL)."""
+    return isinstance(exc, _REFUSED_INPUT)
 
 
 # Errors after which the same work, run again, can succeed: the transaction lost a race
