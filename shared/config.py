@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import base64
 import binascii
+import json
 from collections.abc import Callable
+from typing import Annotated
 
-from pydantic import Field, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 MIN_SECRET_BYTES = 32
 WEBHOOK_SECRET_PREFIX = "whsec_"
@@ -134,6 +136,11 @@ class Settings(BaseSettings):
     # JSON log lines (true), console lines (false), or unset: console on a terminal only.
     log_json: bool | None = None
 
+    # Host names (besides localhost, 127.0.0.1 and [::1] on its own port) under which the
+    # reward worker's dashboard answers: `name` (any port) or `name:port`; comma-separated or a
+    # JSON list. Any other Host header is refused, so a rebound DNS name cannot reach it.
+    dashboard_allowed_hosts: Annotated[list[str], NoDecode] = []
+
     booking_api_port: int = 8081
     checkout_api_port: int = 8082
     provider_consumer_port: int = 9101
@@ -149,6 +156,16 @@ class Settings(BaseSettings):
     reward_reconcile_interval: float = 30.0
     outbox_poll_interval: float = 2.0
     shutdown_grace: float = 20.0
+
+    @field_validator("dashboard_allowed_hosts", mode="before")
+    @classmethod
+    def _host_list(cls, value: object) -> object:
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("["):
+                return json.loads(text)
+            return [item.strip() for item in text.split(",") if item.strip()]
+        return value
 
     @model_validator(mode="after")
     def _secrets_are_usable(self) -> Settings:

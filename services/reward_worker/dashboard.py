@@ -1,31 +1,125 @@
 """The queue dashboard: counts per state, failed jobs with their error, retry and remove.
 
-A single page (no build step) that polls the JSON routes below every two seconds.
+A single page (no build step) that polls the JSON routes below every two seconds. The page
+is static; every JSON route needs an admin bearer token, which the page asks for once per
+tab. Every request is refused (403) when its Host is not the service's own (DNS rebinding)
+or when a browser says it comes from another origin (a page elsewhere posting a form or a
+`text/plain` fetch to the dashboard).
 """
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from aiohttp import web
+from pydantic import BaseModel, ConfigDict, Field
 
-from shared.errors import NotFound
+from shared.errors import Forbidden, NotFound
+from shared.http.app import SETTINGS
+from shared.http.auth import authenticate
+from shared.http.validation import parse_query
 from shared.workqueue import WorkQueue
 
 PAGE = Path(__file__).with_name("dashboard.html")
+LOOPBACK = ("localhost", "127.0.0.1", "[::1]")
+MAX_FAILED_LISTED = 500
+# Sec-Fetch-Site values of a request made by the dashboard's own page or typed by a person.
+OWN_SITE = frozenset({"same-origin", "none"})
+PAGE_HEADERS = {
+    # No other page may frame the dashboard (a click on a hidden retry button).
+    "Content-Security-Policy": "frame-ancestors 'none'",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-store",
+}
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+class FailedQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    limit: int = Field(50, ge=1, le=MAX_FAILED_LISTED, description="failed jobs to list")
+
+
+def own_port(request: web.Request) -> int | None:
+    """The port this connection reached, whatever the Host header claims."""
+    sockname = request.transport.get_extra_info("sockname") if request.transport else None
+    return int(sockname[1]) if sockname and len(sockname) >= 2 else None
+
+
+def allowed_host(host: str, port: int | None, allowed: list[str]) -> bool:
+    """Loopback names with the service's own port, or a name of the allow-list (an entry
+    `name` allows any port of that name, `name:port` that port only)."""
+    host = host.strip().lower()
+    if port is not None:
+        loopback = {f"{name}:{port}" for name in LOOPBACK}
+        if port == 80:
+            loopback |= set(LOOPBACK)
+        if host in loopback:
+            return True
+    name = host.rsplit(":", 1)[0] if not host.endswith("]") else host
+    return any(entry.strip().lower() in (host, name) for entry in allowed if entry.strip())
+
+
+def check_request(request: web.Request) -> None:
+    """403 unless the request names this service as its Host and comes from its own page, a
+    typed address or a client that is not a browser (which sends neither header)."""
+    settings = request.app[SETTINGS]
+    host = request.headers.get("Host", "")
+    if not allowed_host(host, own_port(request), settings.dashboard_allowed_hosts):
+        raise Forbidden(
+            "the dashboard answers only to its own host name (see DASHBOARD_ALLOWED_HOSTS)"
+        )
+    origin = request.headers.get("Origin")
+    # The host part only: behind a proxy that ends TLS the scheme seen here is not the page's.
+    if origin is not None and urlsplit(origin).netloc.lower() != host.strip().lower():
+        raise Forbidden("the dashboard refuses requests from another origin")
+    site = request.headers.get("Sec-Fetch-Site")
+    if site is not None and site not in OWN_SITE and not _navigation_to_page(request):
+        raise Forbidden("the dashboard refuses requests from another site")
+
+
+def _navigation_to_page(request: web.Request) -> bool:
+    """A person following a link to the page: harmless, the page holds no data and no token
+    (the token is asked for in the tab), and it cannot be framed."""
+    return (
+        request.method == "GET"
+        and request.path == "/dashboard"
+        and request.headers.get("Sec-Fetch-Mode") == "navigate"
+        and request.headers.get("Sec-Fetch-Dest") == "document"
+    )
+
+
+def guarded(handler: Handler, *, admin: bool = True) -> Handler:
+    """`handler` behind the host and origin checks and, for JSON routes, an admin token."""
+
+    async def guard(request: web.Request) -> web.StreamResponse:
+        check_request(request)
+        if admin:
+            authenticate(request, request.app[SETTINGS].jwt_secret, "admin")
+        response = await handler(request)
+        response.headers.setdefault("Cache-Control", "no-store")
+        return response
+
+    return guard
 
 
 def setup(app: web.Application, key: web.AppKey[WorkQueue]) -> None:
+    """Serve the dashboard page and its JSON routes on `app`, over the queue at `key`."""
+
     async def page(request: web.Request) -> web.Response:
-        return web.Response(text=PAGE.read_text(), content_type="text/html")
+        return web.Response(text=PAGE.read_text(), content_type="text/html", headers=PAGE_HEADERS)
 
     async def status(request: web.Request) -> web.Response:
         queue = request.app[key]
         return web.json_response({"queue": queue.name, "counts": await queue.status()})
 
     async def failed(request: web.Request) -> web.Response:
-        limit = min(int(request.query.get("limit", "50")), 500)
-        return web.json_response({"jobs": await request.app[key].failed(0, limit)})
+        query = parse_query(request, FailedQuery)
+        return web.json_response({"jobs": await request.app[key].failed(0, query.limit)})
 
     async def job(request: web.Request) -> web.Response:
         job_id = request.match_info["job_id"]
@@ -46,9 +140,9 @@ def setup(app: web.Application, key: web.AppKey[WorkQueue]) -> None:
             raise NotFound("job", job_id)
         return web.json_response({"id": job_id, "removed": True})
 
-    app.router.add_get("/dashboard", page)
-    app.router.add_get("/dashboard/api/status", status)
-    app.router.add_get("/dashboard/api/failed", failed)
-    app.router.add_get("/dashboard/api/jobs/{job_id}", job)
-    app.router.add_post("/dashboard/api/jobs/{job_id}/retry", retry)
-    app.router.add_delete("/dashboard/api/jobs/{job_id}", remove)
+    app.router.add_get("/dashboard", guarded(page, admin=False))
+    app.router.add_get("/dashboard/api/status", guarded(status))
+    app.router.add_get("/dashboard/api/failed", guarded(failed))
+    app.router.add_get("/dashboard/api/jobs/{job_id}", guarded(job))
+    app.router.add_post("/dashboard/api/jobs/{job_id}/retry", guarded(retry))
+    app.router.add_delete("/dashboard/api/jobs/{job_id}", guarded(remove))

@@ -1,4 +1,5 @@
-"""The queue dashboard in a real headless browser: a failed reward job is retried by a click."""
+"""The queue dashboard in a real headless browser: a failed reward job is retried by a click
+after the operator enters an admin token once per tab; a page of another origin cannot."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import pytest
 
 from services.reward_worker.app import create_app
 from shared.config import Settings
+from shared.http.auth import mint_token
 from shared.storage.pool import Database
 from shared.workqueue import create_work_queue
 from tests.integration.rewards.conftest import create_chain, create_transactions, reward_job
@@ -81,8 +83,17 @@ async def test_a_failed_reward_job_is_retried_from_the_dashboard_and_completes(
                 "CHECKOUT_COMPLETED", reward_job(tx, chain.buyer, 10_000), job_id=str(tx)
             )
             assert not await rewards_done()
-            page = await browser.new_page()
+            context = await browser.new_context()
+            page = await context.new_page()
             await page.goto(str(client.make_url("/dashboard")))
+            # The page asks for a token first; a user's token is refused, an admin's opens it.
+            await expect(page.locator("#board")).to_be_hidden()
+            await page.fill("#token", mint_token(worker_settings.jwt_secret, "ops", "user"))
+            await page.get_by_role("button", name="Open").click()
+            await expect(page.locator("#login-error")).to_contain_text("admin")
+            await page.fill("#token", mint_token(worker_settings.jwt_secret, "ops", "admin"))
+            await page.get_by_role("button", name="Open").click()
+            await expect(page.locator("#board")).to_be_visible()
             row = page.locator(f'#failed tr[data-job-id="{tx}"]')
             await expect(row).to_be_visible(timeout=20_000)
             await expect(row).to_contain_text("CHECKOUT_COMPLETED")
@@ -98,6 +109,13 @@ async def test_a_failed_reward_job_is_retried_from_the_dashboard_and_completes(
             if backend == "redis":
                 completed = page.locator('.count[data-state="completed"] b')
                 await expect(completed).to_have_text("1", timeout=10_000)
+            # Once per tab: a reload keeps the token, a new tab asks again.
+            await page.reload()
+            await expect(page.locator("#board")).to_be_visible()
+            other_tab = await context.new_page()
+            await other_tab.goto(str(client.make_url("/dashboard")))
+            await expect(other_tab.locator("#login")).to_be_visible()
+            await expect(other_tab.locator("#board")).to_be_hidden()
             await browser.close()
         await eventually(rewards_done, timeout=20, what="the checkout's rewards to be done")
     finally:

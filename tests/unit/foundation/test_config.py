@@ -86,3 +86,19 @@ def test_log_format_follows_the_terminal_when_log_json_is_unset(
 ) -> None:
     monkeypatch.delenv("LOG_JSON", raising=False)
     assert Settings(_env_file=None).log_json is None
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("", []),
+        ("ops.example", ["ops.example"]),
+        (" ops.example , board.example:8443 ", ["ops.example", "board.example:8443"]),
+        ('["ops.example"]', ["ops.example"]),
+    ],
+)
+def test_dashboard_hosts_are_a_comma_separated_or_json_list(
+    monkeypatch: pytest.MonkeyPatch, value: str, expected: list[str]
+) -> None:
+    monkeypatch.setenv("DASHBOARD_ALLOWED_HOSTS", value)
+    assert Settings(_env_file=None).dashboard_allowed_hosts == expected
