@@ -1,0 +1,77 @@
+"""Counting what reached SQS: every expected message id, and any copy of it, across queues."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections import Counter
+
+import asyncpg
+
+from shared.config import Settings
+from shared.messaging.sqs import sqs_client
+from tests.support.wait import eventually
+
+
+async def expected_messages(
+    conn: asyncpg.Connection, schema: str, subjects: list[str]
+) -> Counter[str]:
+    """Message id -> outbox rows of it (one per destination) of the events about `subjects`."""
+    rows = await conn.fetch(
+        f"SELECT message_id::text AS id, count(*) AS n FROM {schema}.outbox "
+        "WHERE body->>'subject' = ANY($1::text[]) GROUP BY message_id",
+        subjects,
+    )
+    return Counter({row["id"]: int(row["n"]) for row in rows})
+
+
+async def drain(
+    settings: Settings,
+    queue_urls: list[str],
+    expected: Counter[str],
+    *,
+    timeout: float = 60.0,
+    settle: float = 2.0,
+) -> Counter[str]:
+    """Receive and delete from every queue until each expected message arrived as often as
+    expected, then for `settle` seconds more so that a late duplicate is counted too.
+    Returns the count of each expected message id (others are taken and ignored)."""
+    received: Counter[str] = Counter()
+    async with sqs_client(settings, max_pool_connections=len(queue_urls) * 2) as client:
+
+        async def take(url: str, wait: int) -> int:
+            response = await client.receive_message(
+                QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=wait
+            )
+            messages = response.get("Messages", [])
+            for message in messages:
+                message_id = json.loads(message["Body"])["id"]
+                if message_id in expected:
+                    received[message_id] += 1
+            if messages:
+                await client.delete_message_batch(
+                    QueueUrl=url,
+                    Entries=[
+                        {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]}
+                        for i, m in enumerate(messages)
+                    ],
+                )
+            return len(messages)
+
+        async def arrived() -> bool:
+            await asyncio.gather(*(take(url, 1) for url in queue_urls))
+            return all(received[m] >= n for m, n in expected.items())
+
+        await eventually(arrived, timeout=timeout, interval=0, what="every message on SQS")
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + settle
+        while loop.time() < deadline:
+            await asyncio.gather(*(take(url, 1) for url in queue_urls))
+    return received
+
+
+def lost_and_doubled(expected: Counter[str], received: Counter[str]) -> tuple[int, int]:
+    """(messages that never arrived, extra copies that arrived)."""
+    lost = sum(max(0, n - received[m]) for m, n in expected.items())
+    doubled = sum(max(0, received[m] - n) for m, n in expected.items())
+    return lost, doubled
