@@ -71,8 +71,8 @@ seed: install services  ## load demo data
 token: install  ## mint a local JWT: make token SUB=alice ROLE=user
 	@$(PY) -m tools token $(SUB) $(ROLE)
 
-replay: install services  ## rebuild the booking read models from the events
-	$(PY) -m services.booking_api.replay
+replay: install services  ## rebuild every read model (booking, checkout, rewards) from the events
+	$(PY) -m tools.replay
 
 queue-status: install  ## counts of the reward work queue per state
 	$(PY) -m shared.workqueue.cli status

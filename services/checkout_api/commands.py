@@ -216,15 +216,11 @@ def reward_job(
     tier: int,
     causationid: str | None = None,
 ) -> Envelope:
-    return make_envelope(
-        CheckoutCompleted(
-            transaction_id=transaction_id, customer_id=str(customer_id), total=total, tier=tier
-        ),
-        type_="CHECKOUT_COMPLETED",
-        source=SERVICE,
-        subject=str(transaction_id),
-        causationid=causationid,
+    payload = CheckoutCompleted(
+        transaction_id=transaction_id, customer_id=str(customer_id), total=total, tier=tier
     )
+    job = _envelope(payload, "CHECKOUT_COMPLETED", transaction_id)
+    return job if causationid is None else job.model_copy(update={"causationid": causationid})
 
 
 async def enqueue_reward_job(conn: asyncpg.Connection, job: Envelope, tier: int) -> None:

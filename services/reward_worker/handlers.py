@@ -4,28 +4,21 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Awaitable, Callable
-from typing import Any
 
 import asyncpg
 from prometheus_client import Counter
 
 from services.reward_worker import storage
 from services.reward_worker.domain import RewardRules
-from shared.events.checkout import (
-    CheckoutCompleted,
-    LevelUpgraded,
-    RewardCredit,
-    RewardsDistributed,
-)
-from shared.events.envelope import Envelope, make_envelope
+from services.reward_worker.recording import SOURCE, Credit, notify, record_rewards, record_upgrade
+from shared.events.checkout import CheckoutCompleted, LevelUpgraded, RewardsDistributed
+from shared.events.envelope import Envelope
 from shared.logging import bound_context
-from shared.messaging import outbox
-from shared.messaging.sqs import BOOKING_CONFIRMATION
-from shared.storage import ledger
 from shared.storage.pool import Database
 from shared.workqueue import Job
 
-SOURCE = "reward_worker"
+__all__ = ["JOB_TYPE", "SOURCE", "distribute", "reward_handler"]
+
 JOB_TYPE = "CHECKOUT_COMPLETED"
 
 POINTS_CREDITED = Counter("rewards_points_credited_total", "Tree points credited")
@@ -46,45 +39,23 @@ async def distribute(
     if checkout is None:
         return None
     buyer = str(checkout.customer_id)
-    credits: list[RewardCredit] = []
-    postings: list[ledger.Posting] = []
-    levels: dict[str, int] = {}
+    credits: list[Credit] = []
     for member, depth, level in checkout.upline:
         points = rules.points(checkout.total, depth, level)
-        if points <= 0:
-            continue
-        credits.append(RewardCredit(customer_id=str(member), depth=depth, points=points))
-        levels[str(member)] = level
-        postings.append(
-            ledger.Posting(
-                ledger.POINTS,
-                str(member),
-                points,
-                kind="reward_credit",
-                reference=f"{checkout.transaction_id}:{depth}",
-                details={
-                    "transaction_id": str(checkout.transaction_id),
-                    "buyer_id": buyer,
-                    "depth": depth,
-                    "level": level,
-                    "rate": rules.rate(level),
-                },
-            )
-        )
-    balances = await ledger.post_many(conn, storage.SCHEMA, postings)
+        if points > 0:
+            credits.append(Credit(str(member), depth, points, level, rules.rate(level)))
+    notice = await record_rewards(
+        conn, checkout.transaction_id, buyer, checkout.total, credits, envelope
+    )
+    levels = {c.member: c.level for c in credits}
+    balances = await storage.points_balances(conn, list(levels))
     # Sorted like the accounts, so concurrent jobs lock customers in one order too.
-    for (_, owner), total_points in sorted(balances.items()):
+    for owner, total_points in sorted(balances.items()):
         if rules.level_for(total_points) > levels[owner]:
             await _upgrade(conn, rules, uuid.UUID(owner), total_points, envelope)
-    event = RewardsDistributed(
-        transaction_id=checkout.transaction_id,
-        buyer_id=buyer,
-        total=checkout.total,
-        credits=credits,
-    )
-    await _emit(conn, event, "REWARDS_DISTRIBUTED", buyer, envelope)
+    await notify(conn, notice)
     POINTS_CREDITED.inc(sum(c.points for c in credits))
-    return event
+    return RewardsDistributed.model_validate(notice.data)
 
 
 async def _upgrade(
@@ -95,8 +66,8 @@ async def _upgrade(
     cause: Envelope,
 ) -> None:
     new_level = rules.level_for(total_points)
-    old_level = await storage.raise_level(conn, member, new_level)
-    if old_level is None:
+    old_level = await storage.lock_level(conn, member)
+    if old_level is None or old_level >= new_level:
         return
     upgrade = LevelUpgraded(
         customer_id=str(member),
@@ -104,17 +75,8 @@ async def _upgrade(
         new_level=new_level,
         total_points=total_points,
     )
-    await _emit(conn, upgrade, "LEVEL_UPGRADED", str(member), cause)
+    await record_upgrade(conn, upgrade, cause)
     LEVEL_UPGRADES.inc()
-
-
-async def _emit(
-    conn: asyncpg.Connection, payload: Any, type_: str, subject: str, cause: Envelope
-) -> None:
-    envelope = make_envelope(
-        payload, type_=type_, source=SOURCE, subject=subject, causationid=str(cause.id)
-    )
-    await outbox.add(conn, storage.SCHEMA, BOOKING_CONFIRMATION, envelope)
 
 
 def reward_handler(db: Database, rules: RewardRules) -> Callable[[Job], Awaitable[None]]:

@@ -58,13 +58,20 @@ async def claim_rewards(
     )
 
 
-async def raise_level(conn: asyncpg.Connection, member: uuid.UUID, level: int) -> int | None:
-    """Raise a member's level to `level` if it is lower; return the old level if it moved."""
-    old: int | None = await conn.fetchval(
-        """WITH old AS (SELECT level FROM checkout.customers WHERE id = $1 FOR UPDATE)
-           UPDATE checkout.customers c SET level = $2 FROM old
-           WHERE c.id = $1 AND old.level < $2 RETURNING old.level""",
-        member,
-        level,
+async def lock_level(conn: asyncpg.Connection, member: uuid.UUID) -> int | None:
+    """A member's level, with a row lock held until the job's transaction ends (None if no
+    such customer): two jobs cannot both upgrade one member from the same level."""
+    level: int | None = await conn.fetchval(
+        f"SELECT level FROM {SCHEMA}.customers WHERE id = $1 FOR NO KEY UPDATE", member
     )
-    return old
+    return level
+
+
+async def points_balances(conn: asyncpg.Connection, members: list[str]) -> dict[str, int]:
+    """Tree point balances of the members (those this transaction just credited)."""
+    rows = await conn.fetch(
+        f"""SELECT owner_id, balance FROM {SCHEMA}.ledger_accounts
+            WHERE account_type = 'points' AND owner_id = ANY($1::text[])""",
+        members,
+    )
+    return {row["owner_id"]: int(row["balance"]) for row in rows}

@@ -29,18 +29,9 @@ class RewardsDistributed(Payload):
 
 
 class RewardCredit(Payload):
-    """Points credited to one upline member; `level` and `rate` are the member's before it.
-
-    `entry_id` names the points ledger entry the credit made, so a replay rebuilds the entry
-    under the same id (it is absent from events recorded before entries were projected).
-    """
-
     customer_id: str
     depth: int
     points: int
-    level: int = 1
-    rate: int = 100
-    entry_id: int | None = None
 
 
 @event_type("LEVEL_UPGRADED")
@@ -52,6 +43,31 @@ class LevelUpgraded(Payload):
 
 
 RewardsDistributed.model_rebuild()
+
+
+@event_type("POINTS_CREDITED")
+class PointsCredited(Payload):
+    """The tree points ledger entries of one checkout's rewards, recorded with its
+    REWARDS_DISTRIBUTED. Internal to the checkout context: it carries the entry ids, so a
+    replay rebuilds each entry under the id it had."""
+
+    transaction_id: uuid.UUID
+    buyer_id: str
+    entries: list[PointsEntry]
+
+
+class PointsEntry(Payload):
+    """Points for the member at `depth`; `level` and `rate` are the member's before it."""
+
+    entry_id: int
+    customer_id: str
+    depth: int
+    points: int
+    level: int
+    rate: int
+
+
+PointsCredited.model_rebuild()
 
 
 # Events that stay inside the checkout context (its event store), from which its read

@@ -191,3 +191,21 @@ async def test_the_openapi_document_lists_every_checkout_route(api: Api) -> None
     }
     checkout = document["paths"]["/checkout"]["post"]
     assert "402" in checkout["responses"]
+
+
+async def test_a_top_up_without_an_idempotency_key_is_refused_and_credits_nothing(
+    api: Api,
+) -> None:
+    ada = await api.customer()
+    body = {"customer_id": ada, "amount": 500}
+
+    for _ in range(2):  # a client retrying a request whose answer it lost
+        response = await api.client.post("/wallet/top-ups", json=body, headers=api.admin)
+        assert response.status == 400
+        assert response.content_type == PROBLEM_JSON
+
+    assert (await api.wallet(ada))["balance"] == 0
+    document = await api.ok(await api.client.get("/openapi.json"))
+    top_up = document["paths"]["/wallet/top-ups"]["post"]
+    key = [p for p in top_up["parameters"] if p["name"] == "Idempotency-Key"]
+    assert key and key[0]["required"] is True
