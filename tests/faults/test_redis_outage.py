@@ -1,0 +1,193 @@
+"""Redis killed and restarted empty under a checkout workload: checkouts keep succeeding and
+no checkout's reward is lost (the reconciler queues again what the broker forgot)."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections import Counter
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack
+from dataclasses import dataclass, field
+
+import aiohttp
+import pytest
+
+from services.checkout_api.app import create_app as create_checkout_app
+from services.reward_worker.app import create_app as create_worker_app
+from shared.config import Settings
+from shared.http.lifecycle import DATABASE
+from shared.storage import ledger
+from shared.storage.pool import Database
+from tests.faults.report import record
+from tests.faults.servers import RedisServer
+from tests.integration.checkout.conftest import Api
+from tests.support.http import serve
+from tests.support.wait import eventually
+
+BUYERS = 4
+PRICE = 1_000
+DOWN_FOR = 2.0
+
+
+@dataclass
+class Shoppers:
+    """Buyers checking out one item after another until told to stop."""
+
+    api: Api
+    product: str
+    buyers: list[str]
+    paid: list[str] = field(default_factory=list)
+    statuses: Counter[int] = field(default_factory=Counter)
+    paid_while_down = 0
+    down = False
+    stopping = False
+
+    async def shop(self, session: aiohttp.ClientSession, buyer: str) -> None:
+        url = self.api.client.make_url("/checkout")
+        body = {"items": [{"product_id": self.product, "quantity": 1}]}
+        while not self.stopping:
+            headers = {**self.api.as_customer(buyer), "Idempotency-Key": str(uuid.uuid4())}
+            async with session.post(url, json=body, headers=headers) as response:
+                self.statuses[response.status] += 1
+                payload = await response.json(content_type=None)
+            assert response.status == 201, payload
+            self.paid.append(str(payload["transaction_id"]))
+            self.paid_while_down += self.down
+
+
+@pytest.fixture
+async def stack(own_queues: Settings) -> AsyncIterator[tuple[Api, AsyncExitStack]]:
+    """checkout_api (reconciling after 2 s) in this process, and a stack to start
+    reward_worker on later."""
+    settings = own_queues.model_copy(
+        update={"reward_reconcile_after": 2.0, "reward_reconcile_interval": 0.5}
+    )
+    checkout_app = create_checkout_app(settings)
+    async with AsyncExitStack() as stack:
+        client = await stack.enter_async_context(serve(checkout_app))
+        await checkout_app[DATABASE].wait_ready(timeout=10)
+        yield Api(client, settings), stack
+
+
+@pytest.mark.timeout(300)
+async def test_redis_restarted_empty_mid_workload_loses_no_reward(
+    stack: tuple[Api, AsyncExitStack], redis_server: RedisServer, db: Database
+) -> None:
+    api, later = stack
+    product = await api.product("Seedling", PRICE)
+    root = await api.customer("root")
+    chain = [root]
+    for i in range(3):
+        chain.append(await api.customer(f"member{i}", referrer_id=chain[-1]))
+    buyers = chain[1:]  # uplines of 1, 2 and 3 members
+    for buyer in buyers:
+        await api.top_up(buyer, 1_000 * PRICE)
+    shoppers = Shoppers(api, product, [buyers[i % len(buyers)] for i in range(BUYERS)])
+    async with aiohttp.ClientSession() as session:
+        tasks = [asyncio.create_task(shoppers.shop(session, b)) for b in shoppers.buyers]
+        await eventually(lambda: _paid(shoppers, 60), timeout=60, what="60 checkouts")
+        # No worker runs yet, so every job relayed so far waits in Redis: all of them are
+        # lost with it, and only the reconciler can bring them back.
+        await eventually(lambda: _relayed(db, shoppers.paid[:60]), what="jobs in Redis")
+
+        shoppers.down = True
+        await asyncio.to_thread(redis_server.stop)
+        before = len(shoppers.paid)
+        await eventually(lambda: _paid(shoppers, before + 20), timeout=30, what="paid while down")
+        await asyncio.sleep(DOWN_FOR)  # the broker stays down a while longer, checkouts go on
+        await asyncio.to_thread(redis_server.start)
+        shoppers.down = False
+        await later.enter_async_context(serve(create_worker_app(api.settings)))
+        after = len(shoppers.paid)
+        await eventually(lambda: _paid(shoppers, after + 60), timeout=60, what="checkouts after")
+        shoppers.stopping = True
+        await asyncio.gather(*tasks)
+
+    ids = shoppers.paid
+    depth = {buyer: index for index, buyer in enumerate(chain)}  # uplines of each buyer
+
+    async def all_rewarded() -> bool:
+        async with db.acquire() as conn:
+            pending = await conn.fetchval(
+                "SELECT count(*) FROM checkout.transactions "
+                "WHERE id = ANY($1::uuid[]) AND rewards_status <> 'done'",
+                ids,
+            )
+        return pending == 0
+
+    await eventually(all_rewarded, timeout=120, interval=0.5, what="every reward recorded")
+    async with db.acquire() as conn:
+        rows = await conn.fetch(
+            "SELECT id::text AS id, customer_id::text AS buyer FROM checkout.transactions "
+            "WHERE id = ANY($1::uuid[])",
+            ids,
+        )
+        entries = Counter(
+            row["reference"].split(":")[0]
+            for row in await conn.fetch(
+                "SELECT reference FROM checkout.ledger_entries WHERE account_type = $1 "
+                "AND split_part(reference, ':', 1) = ANY($2::text[])",
+                ledger.POINTS,
+                ids,
+            )
+        )
+        notices = Counter(
+            row["tx"]
+            for row in await conn.fetch(
+                "SELECT body->'data'->>'transaction_id' AS tx FROM checkout.outbox "
+                "WHERE message_type = 'REWARDS_DISTRIBUTED' "
+                "AND body->'data'->>'transaction_id' = ANY($1::text[])",
+                ids,
+            )
+        )
+        reconciled = await conn.fetchval(
+            "SELECT count(*) FROM checkout.reward_handoffs "
+            "WHERE transaction_id = ANY($1::uuid[]) AND enqueues > 1",
+            ids,
+        )
+        for member in chain[:-1]:
+            balance = await ledger.balance(conn, "checkout", ledger.POINTS, member)
+            assert balance == await ledger.entries_sum(conn, "checkout", ledger.POINTS, member)
+    expected = {row["id"]: depth[row["buyer"]] for row in rows}
+    assert len(expected) == len(ids)
+    lost = sum(1 for tx, n in expected.items() if entries[tx] < n or notices[tx] < 1)
+    doubled = sum(max(0, entries[tx] - n) + max(0, notices[tx] - 1) for tx, n in expected.items())
+    assert (lost, doubled) == (0, 0), (lost, doubled)
+    assert shoppers.paid_while_down >= 20, "checkouts went on while the broker was down"
+    assert reconciled >= 60, "the jobs Redis lost were queued again by the reconciler"
+    record(
+        "outage-redis",
+        done=(
+            f"{BUYERS} buyers in a referral chain check out continuously; the private Redis "
+            "(the reward work queue) is killed, stays down while checkouts go on, and comes "
+            "back empty; the reward worker starts only then, so every job Redis held is lost"
+        ),
+        checked=(
+            "every checkout answers 201, also while Redis is down "
+            f"({shoppers.paid_while_down} of them); every transaction's rewards end `done` with "
+            "one points entry per upline member and one REWARDS_DISTRIBUTED notice; "
+            f"{reconciled} were queued again by the reconciler"
+        ),
+        requests=sum(shoppers.statuses.values()),
+        faults=1,
+        messages=sum(expected.values()) + len(expected),
+        lost=lost,
+        doubled=doubled,
+        checkouts=len(ids),
+        reconciled=reconciled,
+    )
+
+
+async def _paid(shoppers: Shoppers, count: int) -> bool:
+    return len(shoppers.paid) >= count
+
+
+async def _relayed(db: Database, ids: list[str]) -> bool:
+    async with db.acquire() as conn:
+        unsent = await conn.fetchval(
+            "SELECT count(*) FROM checkout.outbox "
+            "WHERE sent_at IS NULL AND attributes->>'jobId' = ANY($1::text[])",
+            ids,
+        )
+    return unsent == 0
