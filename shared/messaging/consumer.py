@@ -15,7 +15,8 @@ Outcomes of a message:
 - a transient database error (`is_transient`: deadlock, serialization failure, read-only
   server): the handler is retried in place a few times (TRANSIENT_ATTEMPTS) with a short
   backoff, so a lost race does not spend a receive; if it keeps failing, as below;
-- any other failure (unknown type, malformed body, handler error): the message is released
+- any other failure (unknown type, malformed body, an `eventType` attribute that disagrees
+  with the envelope's `type`, handler error): the message is released
   with a growing delay (`retry_base * 2**(receives - 1)` s) and SQS's redrive policy moves it
   to the dead-letter queue after maxReceiveCount receives. The consumer keeps going.
 
@@ -308,6 +309,11 @@ class SqsConsumer:
                 envelope = Envelope.model_validate_json(message.body)
             except ValidationError as exc:
                 return self._failed(event_type, "malformed", f"body is not an envelope: {exc}")
+            if envelope.type != event_type:
+                # Routed by the attribute, applied by the body: a message whose two disagree is
+                # forged or broken, and no handler may apply a body of another type.
+                detail = f"eventType attribute disagrees with the envelope type {envelope.type!r}"
+                return self._failed(event_type, "type_mismatch", detail)
             # The envelope carries the same context when a publisher left the attributes out.
             fallback = {
                 "correlation_id": envelope.correlationid,
