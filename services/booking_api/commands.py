@@ -1,34 +1,39 @@
 """What changes state: create a slot, book it, move a booking through its life.
 
-Each command runs in the caller's transaction and does three things there: append the
-event (expected stream version), project it into the read models, and write it to the
-outbox for every destination that must hear of it.
+Each command is load, decide, record, publish, in the caller's unit of work: the aggregate
+decides, the event is appended at the stream's expected version and projected into the read
+models, and it goes to the outbox for every destination that must hear of it.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
 from datetime import datetime
 
-import asyncpg
-
-from services.booking_api import storage
-from services.booking_api.domain import (
-    DESTINATIONS,
-    EVENT_OF,
-    Status,
-    check_transition,
-    pending_deadline,
-)
-from services.booking_api.projections import PROJECTORS, SCHEMA
+from services.booking_api.domain import Booking, Status, pending_deadline
+from services.booking_api.typedefs import SOURCE
+from services.booking_api.uow import BookingUnitOfWork, UniquenessViolated
 from shared.errors import Conflict, NotFound
-from shared.events.booking import BookingCreated, SlotCreated
-from shared.events.envelope import Envelope, Payload, make_envelope
-from shared.messaging import outbox
-from shared.storage.projections import record
+from shared.events.booking import (
+    BookingCancelled,
+    BookingConfirmed,
+    BookingCreated,
+    BookingExpired,
+    BookingRejected,
+    SlotCreated,
+)
+from shared.events.envelope import Envelope, Payload, Trace, make_envelope
+from shared.messaging.destinations import PROVIDER_EVENTS, USER_NOTICES
 
-SOURCE = "booking_api"
+# Who hears of each event: the provider's side (the inbox: every change of a request, so it
+# shows only the requests still waiting for an answer) and the user.
+AUDIENCES: dict[type[Payload], tuple[str, ...]] = {
+    BookingCreated: (PROVIDER_EVENTS,),
+    BookingConfirmed: (PROVIDER_EVENTS, USER_NOTICES),
+    BookingRejected: (PROVIDER_EVENTS, USER_NOTICES),
+    BookingCancelled: (PROVIDER_EVENTS, USER_NOTICES),
+    BookingExpired: (PROVIDER_EVENTS, USER_NOTICES),
+}
 
 
 def slot_stream(slot_id: uuid.UUID) -> str:
@@ -39,100 +44,95 @@ def booking_stream(booking_id: uuid.UUID) -> str:
     return f"booking-{booking_id}"
 
 
-def _envelope(payload: Payload, type_: str, subject: uuid.UUID) -> Envelope:
-    return make_envelope(payload, type_=type_, source=SOURCE, subject=str(subject))
-
-
 async def create_slot(
-    conn: asyncpg.Connection, provider_id: str, starts_at: datetime, ends_at: datetime, actor: str
-) -> asyncpg.Record:
+    uow: BookingUnitOfWork,
+    provider_id: str,
+    starts_at: datetime,
+    ends_at: datetime,
+    actor: str,
+    trace: Trace,
+) -> uuid.UUID:
+    """A new open slot of `provider_id`; returns its id."""
     slot_id = uuid.uuid4()
     payload = SlotCreated(
         slot_id=slot_id, provider_id=provider_id, starts_at=starts_at, ends_at=ends_at
     )
-    event = _envelope(payload, "SLOT_CREATED", slot_id)
-    await record(conn, SCHEMA, slot_stream(slot_id), 0, [event], PROJECTORS, actor=actor)
-    return await storage.get_slot(conn, slot_id)
+    await uow.record(slot_stream(slot_id), 0, [_event(payload, slot_id, trace)], actor)
+    return slot_id
 
 
 async def book(
-    conn: asyncpg.Connection, slot_id: uuid.UUID, user_id: str, notes: str | None, ttl: float
-) -> asyncpg.Record:
+    uow: BookingUnitOfWork,
+    slot_id: uuid.UUID,
+    user_id: str,
+    notes: str | None,
+    ttl: float,
+    trace: Trace,
+) -> uuid.UUID:
     """A pending booking of an open slot; 404 for an unknown slot, 409 when it is taken."""
-    slot = await storage.hold_slot(conn, slot_id)
+    slot = await uow.hold_slot(slot_id)
     if slot is None:
-        current = await storage.find_slot(conn, slot_id)
-        if current is None:
+        status = await uow.slot_status(slot_id)
+        if status is None:
             raise NotFound("slot", slot_id)
-        raise Conflict(f"slot {slot_id} is not available", slot_status=current["status"])
+        raise Conflict(f"slot {slot_id} is not available", slot_status=str(status))
     booking_id = uuid.uuid4()
-    event_type = EVENT_OF[Status.PENDING][0]
     payload = BookingCreated(
         booking_id=booking_id,
         slot_id=slot_id,
         user_id=user_id,
-        provider_id=slot["provider_id"],
-        starts_at=slot["starts_at"],
-        ends_at=slot["ends_at"],
+        provider_id=slot.provider_id,
+        starts_at=slot.starts_at,
+        ends_at=slot.ends_at,
         notes=notes,
-        expires_at=pending_deadline(slot["now"], ttl, slot["starts_at"]),
+        expires_at=pending_deadline(slot.held_at, ttl, slot.starts_at),
     )
-    event = _envelope(payload, event_type, booking_id)
+    event = _event(payload, booking_id, trace)
     try:
-        await record(
-            conn, SCHEMA, booking_stream(booking_id), 0, [event], PROJECTORS, actor=user_id
-        )
-    except asyncpg.UniqueViolationError:
+        await uow.record(booking_stream(booking_id), 0, [event], user_id)
+    except UniquenessViolated:
         # The partial unique index: a second active booking of the slot cannot exist.
         raise Conflict(f"slot {slot_id} is not available") from None
-    await _publish(conn, Status.PENDING, event)
-    return await storage.get_booking(conn, booking_id)
+    await _publish(uow, payload, event)
+    return booking_id
 
 
-Authorize = Callable[[asyncpg.Record], None]
+async def load(uow: BookingUnitOfWork, booking_id: uuid.UUID) -> Booking:
+    """The booking, locked for the rest of the unit of work; 404 when unknown."""
+    booking = await uow.lock_booking(booking_id)
+    if booking is None:
+        raise NotFound("booking", booking_id)
+    return booking
 
 
 async def change_status(
-    conn: asyncpg.Connection,
-    booking_id: uuid.UUID,
+    uow: BookingUnitOfWork,
+    booking: Booking,
     target: Status,
     actor: str,
+    trace: Trace,
     *,
-    authorize: Authorize | None = None,
     reason: str | None = None,
-) -> asyncpg.Record:
-    """Move a booking to `target` under a row lock; 404 unknown, 403 via `authorize`, 409."""
-    current = await storage.lock_booking(conn, booking_id)
-    if current is None:
-        raise NotFound("booking", booking_id)
-    if authorize is not None:
-        authorize(current)
-    check_transition(current["status"], target)
-    event_type, model = EVENT_OF[target]
-    fields = {
-        "booking_id": booking_id,
-        "slot_id": current["slot_id"],
-        "user_id": current["user_id"],
-        "provider_id": current["provider_id"],
-        "starts_at": current["starts_at"],
-        "ends_at": current["ends_at"],
-    }
-    if "reason" in model.model_fields:
-        fields["reason"] = reason
-    event = _envelope(model(**fields), event_type, booking_id)
-    await record(
-        conn,
-        SCHEMA,
-        booking_stream(booking_id),
-        current["version"],
-        [event],
-        PROJECTORS,
-        actor=actor,
-    )
-    await _publish(conn, target, event)
-    return await storage.get_booking(conn, booking_id)
+) -> None:
+    """Move a loaded (locked) booking to `target`: 409 when its state machine forbids it."""
+    payload = booking.transition(target, reason)
+    event = _event(payload, booking.id, trace)
+    await uow.record(booking_stream(booking.id), booking.version, [event], actor)
+    await _publish(uow, payload, event)
 
 
-async def _publish(conn: asyncpg.Connection, status: Status, event: Envelope) -> None:
-    for destination in DESTINATIONS[status]:
-        await outbox.add(conn, SCHEMA, destination, event)
+async def expire_due(uow: BookingUnitOfWork, actor: str, trace: Trace, *, batch: int) -> int:
+    """Expire one batch of overdue pending bookings; return how many."""
+    due = await uow.lock_expired(batch)
+    for booking_id in due:
+        await change_status(uow, await load(uow, booking_id), Status.EXPIRED, actor, trace)
+    return len(due)
+
+
+def _event(payload: Payload, subject: uuid.UUID, trace: Trace) -> Envelope:
+    return make_envelope(payload, source=SOURCE, subject=str(subject), trace=trace)
+
+
+async def _publish(uow: BookingUnitOfWork, payload: Payload, event: Envelope) -> None:
+    for destination in AUDIENCES.get(type(payload), ()):
+        await uow.publish(destination, event)

@@ -3,14 +3,19 @@
     pending -> confirmed | rejected | cancelled | expired
     confirmed -> cancelled
 
-Every other transition is a 409. A slot is `held` while its booking is pending, `booked`
-once confirmed, and `open` again when the booking ends any other way.
+A `Booking` built from its row decides a transition and returns the event payload; every
+other transition is a 409. A slot is `held` while its booking is pending, `booked` once
+confirmed, and `open` again when the booking ends any other way.
 """
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
+from typing import Any
 
 from shared.errors import Conflict
 from shared.events.booking import (
@@ -21,7 +26,7 @@ from shared.events.booking import (
     BookingPayload,
     BookingRejected,
 )
-from shared.messaging.sqs import BOOKING_CONFIRMATION, BOOKING_REQUEST
+from shared.events.envelope import REGISTRY
 
 
 class Status(StrEnum):
@@ -47,23 +52,16 @@ TRANSITIONS: dict[Status, frozenset[Status]] = {
 
 ACTIVE = frozenset({Status.PENDING, Status.CONFIRMED})
 
-# The event recorded when a booking reaches a status, with its payload model.
-EVENT_OF: dict[Status, tuple[str, type[BookingPayload]]] = {
-    Status.PENDING: ("BOOKING_CREATED", BookingCreated),
-    Status.CONFIRMED: ("BOOKING_CONFIRMED", BookingConfirmed),
-    Status.REJECTED: ("BOOKING_REJECTED", BookingRejected),
-    Status.CANCELLED: ("BOOKING_CANCELLED", BookingCancelled),
-    Status.EXPIRED: ("BOOKING_EXPIRED", BookingExpired),
+# The payload of the event recorded when a booking reaches a status.
+PAYLOAD_OF: dict[Status, type[BookingPayload]] = {
+    Status.PENDING: BookingCreated,
+    Status.CONFIRMED: BookingConfirmed,
+    Status.REJECTED: BookingRejected,
+    Status.CANCELLED: BookingCancelled,
+    Status.EXPIRED: BookingExpired,
 }
-STATUS_OF: dict[str, Status] = {event: status for status, (event, _) in EVENT_OF.items()}
-
-# Who hears of each status: the provider (request queue), the user (confirmation queue).
-DESTINATIONS: dict[Status, tuple[str, ...]] = {
-    Status.PENDING: (BOOKING_REQUEST,),
-    Status.CONFIRMED: (BOOKING_CONFIRMATION,),
-    Status.REJECTED: (BOOKING_CONFIRMATION,),
-    Status.CANCELLED: (BOOKING_REQUEST, BOOKING_CONFIRMATION),
-    Status.EXPIRED: (BOOKING_REQUEST, BOOKING_CONFIRMATION),
+STATUS_OF: dict[str, Status] = {
+    REGISTRY.type_of(model): status for status, model in PAYLOAD_OF.items()
 }
 
 
@@ -76,12 +74,48 @@ class InvalidTransition(Conflict):
         )
 
 
-def check_transition(current: str, target: Status) -> Status:
-    """The status after moving `current` to `target`; 409 when the machine forbids it."""
-    now = Status(current)
-    if target not in TRANSITIONS.get(now, frozenset()):
-        raise InvalidTransition(now, target)
-    return target
+@dataclass(frozen=True)
+class Booking:
+    """The booking aggregate: what a transition needs to be decided."""
+
+    id: uuid.UUID
+    slot_id: uuid.UUID
+    user_id: str
+    provider_id: str
+    status: Status
+    starts_at: datetime
+    ends_at: datetime
+    version: int
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any]) -> Booking:
+        return cls(
+            id=row["id"],
+            slot_id=row["slot_id"],
+            user_id=row["user_id"],
+            provider_id=row["provider_id"],
+            status=Status(row["status"]),
+            starts_at=row["starts_at"],
+            ends_at=row["ends_at"],
+            version=row["version"],
+        )
+
+    def transition(self, target: Status, reason: str | None = None) -> BookingPayload:
+        """The event payload of moving to `target`; 409 when the machine forbids it."""
+        if target not in TRANSITIONS.get(self.status, frozenset()):
+            raise InvalidTransition(self.status, target)
+        model = PAYLOAD_OF[target]
+        fields: dict[str, Any] = {
+            "booking_id": self.id,
+            "slot_id": self.slot_id,
+            "user_id": self.user_id,
+            "provider_id": self.provider_id,
+            "starts_at": self.starts_at,
+            "ends_at": self.ends_at,
+        }
+        if "reason" in model.model_fields:
+            fields["reason"] = reason
+        return model(**fields)
 
 
 def slot_status(booking_status: Status) -> SlotStatus:

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from prometheus_client import Counter
 
-from services.booking_api import commands, storage
-from services.booking_api.domain import Status
-from shared.logging import bound_context, get_logger, new_correlation_id
+from services.booking_api import commands
+from services.booking_api.uow import PostgresUnitOfWork
+from shared.events.envelope import Trace
+from shared.logging import bound_context, new_correlation_id
 from shared.storage.pool import Database
-
-log = get_logger(__name__)
 
 SYSTEM_ACTOR = "system:expiry"
 BATCH = 100
@@ -22,13 +21,14 @@ async def expire_due(db: Database, *, batch: int = BATCH) -> int:
 
     Rows are locked with SKIP LOCKED, so several replicas sweep without doing a row twice.
     """
-    with bound_context(correlation_id=new_correlation_id()):
+    trace = Trace(correlation_id=new_correlation_id())
+    with bound_context(correlation_id=trace.correlation_id):
         async with db.transaction() as conn:
-            due = await storage.lock_expired(conn, batch)
-            for booking_id in due:
-                await commands.change_status(conn, booking_id, Status.EXPIRED, SYSTEM_ACTOR)
-    EXPIRED.inc(len(due))
-    return len(due)
+            expired = await commands.expire_due(
+                PostgresUnitOfWork(conn), SYSTEM_ACTOR, trace, batch=batch
+            )
+    EXPIRED.inc(expired)
+    return expired
 
 
 async def expire_step(db: Database) -> bool:

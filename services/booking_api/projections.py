@@ -12,10 +12,9 @@ from datetime import datetime
 import asyncpg
 
 from services.booking_api.domain import STATUS_OF, Status, slot_status
+from services.booking_api.typedefs import SCHEMA
 from shared.events.envelope import Envelope
 from shared.storage.projections import Projector
-
-SCHEMA = "booking"
 
 
 def _time(value: str) -> datetime:

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import asyncio
 
-from services.booking_api.projections import PROJECTORS, SCHEMA
+from services.booking_api.projections import PROJECTORS
+from services.booking_api.typedefs import SCHEMA
 from shared.config import Settings
 from shared.logging import configure_logging, get_logger
 from shared.storage.pool import Database

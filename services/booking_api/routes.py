@@ -8,8 +8,8 @@ from typing import Any
 import asyncpg
 from aiohttp import web
 
-from services.booking_api import commands, storage
-from services.booking_api.domain import STATUS_OF, Status
+from services.booking_api import commands, policy, storage
+from services.booking_api.domain import STATUS_OF, Booking, Status
 from services.booking_api.models import Booking as BookingModel
 from services.booking_api.models import (
     BookingPage,
@@ -28,14 +28,21 @@ from services.booking_api.models import (
     page_items,
     slot_out,
 )
-from services.booking_api.projections import SCHEMA
-from shared.errors import Forbidden, NotFound
-from shared.http.app import SETTINGS
+from services.booking_api.typedefs import SCHEMA
+from services.booking_api.uow import PostgresUnitOfWork
+from shared.errors import NotFound
+from shared.http.app import SETTINGS, request_trace
 from shared.http.auth import Principal, authenticate
 from shared.http.idempotency import Effect, idempotent
 from shared.http.lifecycle import DATABASE
 from shared.http.openapi import operation
-from shared.http.validation import json_response, parse_body, parse_query, path_uuid
+from shared.http.validation import (
+    json_response,
+    parse_body,
+    parse_optional_body,
+    parse_query,
+    path_uuid,
+)
 from shared.storage.eventstore import read_stream
 
 ANY_ROLE = ("user", "provider", "admin")
@@ -45,35 +52,15 @@ def _caller(request: web.Request, *roles: str) -> Principal:
     return authenticate(request, request.app[SETTINGS].jwt_secret, *(roles or ANY_ROLE))
 
 
-def _provider_in_path(request: web.Request, principal: Principal) -> str:
-    """The path's provider, whom only that provider (or an admin) may act for."""
-    provider_id = request.match_info["provider_id"]
-    if principal.role != "admin" and principal.sub != provider_id:
-        raise Forbidden("this is another provider's resource")
-    return provider_id
-
-
-def _may_see(principal: Principal, booking: asyncpg.Record) -> None:
-    if principal.role == "admin":
-        return
-    if principal.role == "user" and booking["user_id"] == principal.sub:
-        return
-    if principal.role == "provider" and booking["provider_id"] == principal.sub:
-        return
-    raise Forbidden("this is someone else's booking")
-
-
-async def _optional_reason(request: web.Request) -> Reason:
-    if not (await request.read()).strip():
-        return Reason()
-    return await parse_body(request, Reason)
-
-
 async def _idempotent(request: web.Request, principal: Principal, effect: Effect) -> web.Response:
     settings = request.app[SETTINGS]
     return await idempotent(
         request, request.app[DATABASE], SCHEMA, principal.sub, effect, ttl=settings.idempotency_ttl
     )
+
+
+async def _booking_response(conn: asyncpg.Connection, booking_id: uuid.UUID) -> tuple[int, Any]:
+    return 200, dump(booking_out(await storage.get_booking(conn, booking_id)))
 
 
 @operation("Open slots, soonest first", query=SlotQuery, response=SlotPage)
@@ -98,14 +85,20 @@ async def available_slots(request: web.Request) -> web.Response:
 )
 async def create_slot(request: web.Request) -> web.Response:
     principal = _caller(request, "provider", "admin")
-    provider_id = _provider_in_path(request, principal)
+    provider_id = policy.provider_in_path(principal, request.match_info["provider_id"])
     body = await parse_body(request, NewSlot)
+    trace = request_trace(request)
 
     async def effect(conn: asyncpg.Connection) -> tuple[int, Any]:
-        row = await commands.create_slot(
-            conn, provider_id, body.starts_at, body.ends_at, principal.sub
+        slot_id = await commands.create_slot(
+            PostgresUnitOfWork(conn),
+            provider_id,
+            body.starts_at,
+            body.ends_at,
+            principal.sub,
+            trace,
         )
-        return 201, dump(slot_out(row))
+        return 201, dump(slot_out(await storage.get_slot(conn, slot_id)))
 
     return await _idempotent(request, principal, effect)
 
@@ -122,10 +115,12 @@ async def create_booking(request: web.Request) -> web.Response:
     principal = _caller(request, "user", "admin")
     body = await parse_body(request, NewBooking)
     ttl = request.app[SETTINGS].booking_pending_ttl
+    trace = request_trace(request)
 
     async def effect(conn: asyncpg.Connection) -> tuple[int, Any]:
-        row = await commands.book(conn, body.slot_id, principal.sub, body.notes, ttl)
-        return 201, dump(booking_out(row))
+        uow = PostgresUnitOfWork(conn)
+        booking_id = await commands.book(uow, body.slot_id, principal.sub, body.notes, ttl, trace)
+        return 201, dump(booking_out(await storage.get_booking(conn, booking_id)))
 
     return await _idempotent(request, principal, effect)
 
@@ -137,7 +132,7 @@ async def _visible_booking(
     row = await storage.find_booking(conn, booking_id)
     if row is None:
         raise NotFound("booking", booking_id)
-    _may_see(principal, row)
+    policy.may_see(principal, Booking.from_row(row))
     return row
 
 
@@ -177,22 +172,17 @@ async def booking_history(request: web.Request) -> web.Response:
 async def cancel_booking(request: web.Request) -> web.Response:
     principal = _caller(request, "user", "admin")
     booking_id = path_uuid(request, "booking_id", "booking")
-    body = await _optional_reason(request)
-
-    def owner_only(booking: asyncpg.Record) -> None:
-        if principal.role != "admin" and booking["user_id"] != principal.sub:
-            raise Forbidden("this is someone else's booking")
+    body = await parse_optional_body(request, Reason)
+    trace = request_trace(request)
 
     async def effect(conn: asyncpg.Connection) -> tuple[int, Any]:
-        row = await commands.change_status(
-            conn,
-            booking_id,
-            Status.CANCELLED,
-            principal.sub,
-            authorize=owner_only,
-            reason=body.reason,
+        uow = PostgresUnitOfWork(conn)
+        booking = await commands.load(uow, booking_id)
+        policy.may_cancel_as_user(principal, booking)
+        await commands.change_status(
+            uow, booking, Status.CANCELLED, principal.sub, trace, reason=body.reason
         )
-        return 200, dump(booking_out(row))
+        return await _booking_response(conn, booking_id)
 
     return await _idempotent(request, principal, effect)
 
@@ -200,7 +190,7 @@ async def cancel_booking(request: web.Request) -> web.Response:
 @operation("A provider's bookings, newest first", query=BookingQuery, response=BookingPage)
 async def provider_bookings(request: web.Request) -> web.Response:
     principal = _caller(request, "provider", "admin")
-    provider_id = _provider_in_path(request, principal)
+    provider_id = policy.provider_in_path(principal, request.match_info["provider_id"])
     query = parse_query(request, BookingQuery)
     async with request.app[DATABASE].acquire() as conn:
         rows = await storage.provider_bookings(
@@ -216,21 +206,17 @@ async def provider_bookings(request: web.Request) -> web.Response:
 
 async def _answer(request: web.Request, target: Status) -> web.Response:
     principal = _caller(request, "provider", "admin")
-    provider_id = _provider_in_path(request, principal)
+    provider_id = policy.provider_in_path(principal, request.match_info["provider_id"])
     booking_id = path_uuid(request, "booking_id", "booking")
-    body = await _optional_reason(request) if target is Status.REJECTED else Reason()
-
-    def providers_own(booking: asyncpg.Record) -> None:
-        if booking["provider_id"] != provider_id:
-            if principal.role == "admin":
-                raise NotFound("booking", booking_id)
-            raise Forbidden("this is another provider's booking")
+    body = await parse_optional_body(request, Reason) if target is Status.REJECTED else Reason()
+    trace = request_trace(request)
 
     async def effect(conn: asyncpg.Connection) -> tuple[int, Any]:
-        row = await commands.change_status(
-            conn, booking_id, target, principal.sub, authorize=providers_own, reason=body.reason
-        )
-        return 200, dump(booking_out(row))
+        uow = PostgresUnitOfWork(conn)
+        booking = await commands.load(uow, booking_id)
+        policy.may_act_as_provider(principal, provider_id, booking)
+        await commands.change_status(uow, booking, target, principal.sub, trace, reason=body.reason)
+        return await _booking_response(conn, booking_id)
 
     return await _idempotent(request, principal, effect)
 

@@ -7,8 +7,10 @@ from datetime import UTC, datetime, time, timedelta
 import asyncpg
 
 from services.booking_api import commands
-from services.booking_api.projections import SCHEMA
+from services.booking_api.typedefs import SCHEMA
+from services.booking_api.uow import PostgresUnitOfWork
 from shared.config import Settings
+from shared.events.envelope import Trace
 
 DEMO_PROVIDER = "demo-provider"
 DAYS = 7
@@ -25,13 +27,14 @@ async def seed(conn: asyncpg.Connection, settings: Settings) -> int:
     if has_slots:
         return 0
     today = datetime.now(UTC).date()
+    uow, trace = PostgresUnitOfWork(conn), Trace()
     created = 0
     for day in range(1, DAYS + 1):
         date = today + timedelta(days=day)
         for hour in HOURS:
             starts_at = datetime.combine(date, time(hour), tzinfo=UTC)
             await commands.create_slot(
-                conn, DEMO_PROVIDER, starts_at, starts_at + timedelta(hours=1), "seed"
+                uow, DEMO_PROVIDER, starts_at, starts_at + timedelta(hours=1), "seed", trace
             )
             created += 1
     return created

@@ -7,7 +7,7 @@ from datetime import datetime
 
 import asyncpg
 
-from services.booking_api.projections import SCHEMA
+from services.booking_api.typedefs import SCHEMA
 
 SLOT_COLUMNS = "id, provider_id, starts_at, ends_at, status"
 BOOKING_COLUMNS = (

@@ -1,10 +1,9 @@
 """Event handlers of provider_consumer: keep the inbox and notify the provider.
 
-BOOKING_CREATED adds a pending request; BOOKING_CANCELLED and BOOKING_EXPIRED remove it.
-BOOKING_CONFIRMED and BOOKING_REJECTED travel only to the confirmation queue, so the inbox
-also hides a request once its `expires_at` has passed: an answered request leaves the inbox
-at the latest when it would have expired. Should those two events ever be routed to this
-queue too, they remove the request at once (the handlers are registered for that).
+BOOKING_CREATED adds a pending request; every answer or ending (BOOKING_CONFIRMED,
+BOOKING_REJECTED, BOOKING_CANCELLED, BOOKING_EXPIRED) removes it at once, so the inbox shows
+only the requests still waiting for an answer. The provider is notified of cancellations and
+expiries (its own answers it knows already).
 """
 
 from __future__ import annotations

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -58,6 +59,13 @@ class EventRegistry:
         except KeyError:
             raise KeyError(f"unknown event type {type_!r}") from None
 
+    def type_of(self, model: type[Payload]) -> str:
+        """The event type a payload class is registered under."""
+        for type_, registered in self._models.items():
+            if registered is model:
+                return type_
+        raise KeyError(f"{model.__name__} is not a registered event payload")
+
     def version(self, type_: str) -> int:
         return self._versions[type_]
 
@@ -81,25 +89,43 @@ def event_type(name: str, version: int = 1) -> Any:
     return decorate
 
 
+@dataclass(frozen=True)
+class Trace:
+    """What caused an event: the correlation id and W3C traceparent of the request or message
+    it answers, and the id of the event that caused it (if one did)."""
+
+    correlation_id: str | None = None
+    traceparent: str | None = None
+    causation_id: str | None = None
+
+    @classmethod
+    def following(cls, cause: Envelope) -> Trace:
+        """The trace of an event caused by handling `cause`."""
+        return cls(cause.correlationid, cause.traceparent, str(cause.id))
+
+
 def make_envelope(
     payload: Payload,
     *,
-    type_: str,
     source: str,
     subject: str,
-    causationid: str | None = None,
+    trace: Trace | None = None,
+    type_: str | None = None,
 ) -> Envelope:
-    """Wrap a payload, taking correlation id and traceparent from the current log context."""
-    if REGISTRY.model(type_) is not type(payload):
+    """Wrap a payload; its event type is the one its class is registered under."""
+    registered = REGISTRY.type_of(type(payload))
+    if type_ is not None and type_ != registered:
         raise TypeError(f"{type(payload).__name__} is not the payload of {type_}")
-    context = current_context()
+    if trace is None:
+        context = current_context()
+        trace = Trace(context.get("correlation_id"), context.get("traceparent"))
     return Envelope(
-        type=type_,
+        type=registered,
         source=source,
         subject=subject,
-        schemaversion=REGISTRY.version(type_),
-        correlationid=context.get("correlation_id"),
-        causationid=causationid,
-        traceparent=context.get("traceparent"),
+        schemaversion=REGISTRY.version(registered),
+        correlationid=trace.correlation_id,
+        causationid=trace.causation_id,
+        traceparent=trace.traceparent,
         data=payload.model_dump(mode="json"),
     )

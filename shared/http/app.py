@@ -15,6 +15,7 @@ from pydantic import ValidationError
 
 from shared.config import Settings
 from shared.errors import Problem, ServiceUnavailable, Unauthorized
+from shared.events.envelope import Trace
 from shared.http.validation import text_problem
 from shared.logging import bound_context, get_logger, new_correlation_id
 from shared.metrics import DEPENDENCY_UP, HTTP_LATENCY, HTTP_REQUESTS
@@ -119,6 +120,15 @@ def _route_label(request: web.Request) -> str:
     return route.resource.canonical
 
 
+_TRACE = "suite.trace"
+
+
+def request_trace(request: web.Request) -> Trace:
+    """The correlation id and traceparent of the request, for the events it causes."""
+    trace = request.get(_TRACE)
+    return trace if isinstance(trace, Trace) else Trace()
+
+
 @web.middleware
 async def context_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Bind a correlation id and a W3C traceparent to the request and every log line."""
@@ -126,6 +136,7 @@ async def context_middleware(request: web.Request, handler: Handler) -> web.Stre
     traceparent = request.headers.get("traceparent") or (
         f"00-{secrets.token_hex(16)}-{secrets.token_hex(8)}-01"
     )
+    request[_TRACE] = Trace(correlation_id, traceparent)
     with bound_context(correlation_id=correlation_id, traceparent=traceparent):
         response = await handler(request)
     response.headers["X-Correlation-ID"] = correlation_id

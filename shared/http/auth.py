@@ -19,9 +19,19 @@ class Principal:
     sub: str
     role: str
 
+    @property
+    def is_admin(self) -> bool:
+        return self.role == "admin"
+
     def require(self, *roles: str) -> Principal:
         if self.role not in roles:
             raise Forbidden(f"role {self.role!r} may not do this; needs one of {sorted(roles)}")
+        return self
+
+    def require_owner(self, owner_id: str, what: str = "resource") -> Principal:
+        """Go on when the caller is `owner_id` or an admin; 403 otherwise."""
+        if not self.is_admin and self.sub != owner_id:
+            raise Forbidden(f"this is someone else's {what}")
         return self
 
 

@@ -120,6 +120,13 @@ async def parse_body(request: web.Request, model: type[M]) -> M:
     return parsed
 
 
+async def parse_optional_body(request: web.Request, model: type[M]) -> M:
+    """Like `parse_body`, but an empty body (or only whitespace) is the model's defaults."""
+    if not (await request.read()).strip():
+        return model()
+    return await parse_body(request, model)
+
+
 def parse_query(request: web.Request, model: type[M]) -> M:
     """Validate the query parameters against `model` (422 problem+json with the errors)."""
     raw = dict(request.query)

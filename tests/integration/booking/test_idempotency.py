@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from services.booking_api.projections import SCHEMA
+from services.booking_api.typedefs import SCHEMA
 from shared.config import Settings
 from shared.storage.pool import Database
 from tests.integration.booking.api import BookingApi, running, unique

@@ -8,8 +8,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from services.booking_api import commands
-from services.booking_api.projections import SCHEMA
+from services.booking_api.typedefs import SCHEMA
+from services.booking_api.uow import PostgresUnitOfWork
 from shared.config import Settings
+from shared.events.envelope import Trace
 from shared.messaging.outbox import OutboxRelay
 from shared.messaging.sqs import SqsPublisher, queue_urls, sqs_client
 from shared.storage.pool import Database
@@ -50,7 +52,8 @@ async def test_each_event_reaches_the_queues_of_its_audience_with_attributes(
         confirmed = await event_ids(db, ids, "BOOKING_CONFIRMED")
         rejected = await event_ids(db, ids, "BOOKING_REJECTED")
 
-        for_provider = created | cancelled
+        # The provider's side hears of every change, so its inbox shows only open requests.
+        for_provider = created | confirmed | rejected | cancelled
         for_user = confirmed | rejected | cancelled
         requests = await receive(own_queues, own_queues.sqs_booking_request_queue_url, for_provider)
         answers = await receive(own_queues, own_queues.sqs_booking_confirmation_queue_url, for_user)
@@ -59,7 +62,12 @@ async def test_each_event_reaches_the_queues_of_its_audience_with_attributes(
 
     assert requests.counts == dict.fromkeys(for_provider, 1)
     assert answers.counts == dict.fromkeys(for_user, 1)
-    assert requests.types() == {"BOOKING_CREATED": 2, "BOOKING_CANCELLED": 1}
+    assert requests.types() == {
+        "BOOKING_CREATED": 2,
+        "BOOKING_CONFIRMED": 1,
+        "BOOKING_REJECTED": 1,
+        "BOOKING_CANCELLED": 1,
+    }
     assert answers.types() == {
         "BOOKING_CONFIRMED": 1,
         "BOOKING_REJECTED": 1,
@@ -132,12 +140,15 @@ async def test_several_relays_at_once_never_send_a_row_twice(
     provider = unique("provider")
     starts = datetime.now(UTC) + timedelta(days=3)
     async with db.transaction() as conn:
+        uow, trace = PostgresUnitOfWork(conn), Trace()
         booking_ids = []
         for i in range(300):
             at = starts + timedelta(hours=i)
-            slot = await commands.create_slot(conn, provider, at, at + timedelta(hours=1), provider)
-            booking = await commands.book(conn, slot["id"], unique("user"), None, 3600)
-            booking_ids.append(str(booking["id"]))
+            slot_id = await commands.create_slot(
+                uow, provider, at, at + timedelta(hours=1), provider, trace
+            )
+            booking_id = await commands.book(uow, slot_id, unique("user"), None, 3600, trace)
+            booking_ids.append(str(booking_id))
     created = await event_ids(db, booking_ids, "BOOKING_CREATED")
 
     async with sqs_client(own_queues) as client:

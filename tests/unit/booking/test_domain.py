@@ -9,19 +9,34 @@ import pytest
 from pydantic import ValidationError
 
 from services.booking_api.domain import (
-    DESTINATIONS,
-    EVENT_OF,
+    PAYLOAD_OF,
     STATUS_OF,
+    Booking,
     InvalidTransition,
     SlotStatus,
     Status,
-    check_transition,
     pending_deadline,
     slot_status,
 )
 from services.booking_api.models import NewSlot, decode_cursor, encode_cursor
 from shared.errors import Problem
-from shared.messaging.sqs import BOOKING_CONFIRMATION, BOOKING_REQUEST
+from shared.events.booking import BookingCancelled, BookingRejected
+from shared.events.envelope import REGISTRY
+
+
+def booking(status: Status) -> Booking:
+    start = datetime(2030, 5, 1, 9, tzinfo=UTC)
+    return Booking(
+        id=uuid.uuid4(),
+        slot_id=uuid.uuid4(),
+        user_id="user-1",
+        provider_id="provider-1",
+        status=status,
+        starts_at=start,
+        ends_at=start + timedelta(hours=1),
+        version=3,
+    )
+
 
 ALLOWED = {
     (Status.PENDING, Status.CONFIRMED),
@@ -36,12 +51,30 @@ ALLOWED = {
 @pytest.mark.parametrize("target", list(Status))
 def test_only_the_documented_transitions_are_allowed(current: Status, target: Status) -> None:
     if (current, target) in ALLOWED:
-        assert check_transition(current.value, target) is target
+        payload = booking(current).transition(target)
+        assert STATUS_OF[REGISTRY.type_of(type(payload))] is target
     else:
         with pytest.raises(InvalidTransition) as error:
-            check_transition(current.value, target)
+            booking(current).transition(target)
         assert error.value.status == 409
         assert error.value.extensions["status_now"] == current.value
+
+
+def test_a_transition_carries_the_booking_and_the_reason_where_the_event_has_one() -> None:
+    pending = booking(Status.PENDING)
+    rejected = pending.transition(Status.REJECTED, "fully booked")
+    assert isinstance(rejected, BookingRejected)
+    assert (rejected.booking_id, rejected.slot_id) == (pending.id, pending.slot_id)
+    assert rejected.reason == "fully booked"
+    cancelled = booking(Status.CONFIRMED).transition(Status.CANCELLED, None)
+    assert isinstance(cancelled, BookingCancelled)
+    assert cancelled.reason is None
+
+
+def test_a_booking_is_built_from_its_row() -> None:
+    original = booking(Status.CONFIRMED)
+    row = {**original.__dict__, "status": "confirmed", "notes": "ignored"}
+    assert Booking.from_row(row) == original
 
 
 def test_slot_is_held_while_pending_booked_when_confirmed_open_otherwise() -> None:
@@ -51,17 +84,9 @@ def test_slot_is_held_while_pending_booked_when_confirmed_open_otherwise() -> No
         assert slot_status(ended) is SlotStatus.OPEN
 
 
-def test_provider_hears_of_requests_and_user_of_answers_and_both_of_endings() -> None:
-    assert DESTINATIONS[Status.PENDING] == (BOOKING_REQUEST,)
-    assert DESTINATIONS[Status.CONFIRMED] == (BOOKING_CONFIRMATION,)
-    assert DESTINATIONS[Status.REJECTED] == (BOOKING_CONFIRMATION,)
-    for ended in (Status.CANCELLED, Status.EXPIRED):
-        assert set(DESTINATIONS[ended]) == {BOOKING_REQUEST, BOOKING_CONFIRMATION}
-
-
 def test_every_status_has_one_event_and_back() -> None:
-    assert {STATUS_OF[event] for event, _ in EVENT_OF.values()} == set(Status)
-    assert EVENT_OF[Status.EXPIRED][0] == "BOOKING_EXPIRED"
+    assert {STATUS_OF[REGISTRY.type_of(model)] for model in PAYLOAD_OF.values()} == set(Status)
+    assert REGISTRY.type_of(PAYLOAD_OF[Status.EXPIRED]) == "BOOKING_EXPIRED"
 
 
 def test_cursor_round_trips_and_a_forged_one_is_a_400() -> None:

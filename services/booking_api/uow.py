@@ -1,0 +1,104 @@
+"""The unit of work of a booking command: what a command may read and write, and nothing else.
+
+`PostgresUnitOfWork` runs on one connection inside the caller's transaction (the
+Idempotency-Key's, or a sweep's): a command's writes commit or roll back together. Unit
+tests hand the commands a fake with the same methods.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+import asyncpg
+
+from services.booking_api import storage
+from services.booking_api.domain import Booking, SlotStatus
+from services.booking_api.projections import PROJECTORS
+from services.booking_api.typedefs import SCHEMA
+from shared.events.envelope import Envelope
+from shared.messaging import outbox
+from shared.storage.projections import record
+
+
+class UniquenessViolated(Exception):
+    """A projected row broke a unique rule of the read models (a second active booking of
+    one slot): the command lost a race that the database decided."""
+
+
+@dataclass(frozen=True)
+class HeldSlot:
+    """A slot this unit of work has just moved from open to held."""
+
+    id: uuid.UUID
+    provider_id: str
+    starts_at: datetime
+    ends_at: datetime
+    held_at: datetime  # the database's clock, so deadlines never depend on a process's
+
+
+class BookingUnitOfWork(Protocol):
+    async def hold_slot(self, slot_id: uuid.UUID) -> HeldSlot | None:
+        """Compare-and-swap an open, future slot to held; None when it is not."""
+        ...
+
+    async def slot_status(self, slot_id: uuid.UUID) -> SlotStatus | None:
+        """The slot's status, None when there is no such slot."""
+        ...
+
+    async def lock_booking(self, booking_id: uuid.UUID) -> Booking | None:
+        """The booking, locked until the unit of work ends; None when unknown."""
+        ...
+
+    async def lock_expired(self, limit: int) -> list[uuid.UUID]:
+        """Pending bookings past their deadline, locked; those another holds are skipped."""
+        ...
+
+    async def record(
+        self, stream: str, expected_version: int, events: Sequence[Envelope], actor: str
+    ) -> None:
+        """Append events after `expected_version` and project them; 409 when another writer
+        got there first, UniquenessViolated when a read model's unique rule refuses them."""
+        ...
+
+    async def publish(self, destination: str, event: Envelope) -> None:
+        """Send the event to a destination through the outbox, when the unit commits."""
+        ...
+
+
+class PostgresUnitOfWork:
+    def __init__(self, conn: asyncpg.Connection) -> None:
+        self.conn = conn
+
+    async def hold_slot(self, slot_id: uuid.UUID) -> HeldSlot | None:
+        row = await storage.hold_slot(self.conn, slot_id)
+        if row is None:
+            return None
+        return HeldSlot(slot_id, row["provider_id"], row["starts_at"], row["ends_at"], row["now"])
+
+    async def slot_status(self, slot_id: uuid.UUID) -> SlotStatus | None:
+        row = await storage.find_slot(self.conn, slot_id)
+        return None if row is None else SlotStatus(row["status"])
+
+    async def lock_booking(self, booking_id: uuid.UUID) -> Booking | None:
+        row = await storage.lock_booking(self.conn, booking_id)
+        return None if row is None else Booking.from_row(row)
+
+    async def lock_expired(self, limit: int) -> list[uuid.UUID]:
+        return await storage.lock_expired(self.conn, limit)
+
+    async def record(
+        self, stream: str, expected_version: int, events: Sequence[Envelope], actor: str
+    ) -> None:
+        try:
+            await record(
+                self.conn, SCHEMA, stream, expected_version, events, PROJECTORS, actor=actor
+            )
+        except asyncpg.UniqueViolationError as exc:
+            raise UniquenessViolated(str(exc)) from exc
+
+    async def publish(self, destination: str, event: Envelope) -> None:
+        await outbox.add(self.conn, SCHEMA, destination, event)
