@@ -6,7 +6,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from services.booking_api import expiry
-from services.booking_api.projections import SCHEMA
+from services.booking_api.typedefs import SCHEMA, SERVICE
 from services.booking_api.routes import add_routes
 from shared.config import Settings
 from shared.http.app import create_base_app
@@ -16,8 +16,6 @@ from shared.http.openapi import add_openapi
 from shared.messaging.outbox_app import use_outbox_relay
 from shared.messaging.sqs import BOOKING_CONFIRMATION, BOOKING_REQUEST, sqs_publishers
 
-SERVICE = "booking_api"
-__all__ = ["SCHEMA", "SERVICE", "create_app"]
 
 
 def create_app(settings: Settings) -> web.Application:
