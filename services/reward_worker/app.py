@@ -15,8 +15,9 @@ from shared.background import Loop
 from shared.config import Settings
 from shared.http.app import SETTINGS, add_readiness_check, create_base_app
 from shared.http.lifecycle import DATABASE, run_loop, run_periodic, use_database
+from shared.messaging.destinations import USER_NOTICES
 from shared.messaging.outbox_app import use_outbox_relay
-from shared.messaging.sqs import BOOKING_CONFIRMATION, sqs_publishers
+from shared.messaging.sqs import sqs_publishers
 from shared.workqueue import RetryPolicy, Worker, WorkQueue, create_work_queue
 from shared.workqueue.status import GAUGE_INTERVAL, update_queue_gauges
 
@@ -42,9 +43,7 @@ def create_app(settings: Settings) -> web.Application:
 
     add_readiness_check(app, "workqueue", broker)
     run_loop(app, "worker", _worker_loop)
-    use_outbox_relay(
-        app, SCHEMA, [BOOKING_CONFIRMATION], sqs_publishers, name="reward-notice-relay"
-    )
+    use_outbox_relay(app, SCHEMA, [USER_NOTICES], sqs_publishers, name="reward-notice-relay")
     run_periodic(
         app,
         "queue-gauges",

@@ -12,6 +12,7 @@ from aiobotocore.config import AioConfig
 
 from shared.config import Settings
 from shared.logging import get_logger
+from shared.messaging.destinations import PROVIDER_EVENTS, USER_NOTICES
 from shared.messaging.outbox import OutboxMessage
 
 log = get_logger(__name__)
@@ -23,15 +24,15 @@ MAX_RECEIVE_COUNT = 5
 PUBLISH_CONNECT_TIMEOUT = 2.0
 PUBLISH_READ_TIMEOUT = 5.0
 
-# Logical outbox destinations of booking events.
-BOOKING_REQUEST = "booking-request"
-BOOKING_CONFIRMATION = "booking-confirmation"
+# Old names of the destinations, until every caller uses shared.messaging.destinations.
+BOOKING_REQUEST = PROVIDER_EVENTS
+BOOKING_CONFIRMATION = USER_NOTICES
 
 
 def queue_urls(settings: Settings) -> dict[str, str]:
     return {
-        BOOKING_REQUEST: settings.sqs_booking_request_queue_url,
-        BOOKING_CONFIRMATION: settings.sqs_booking_confirmation_queue_url,
+        PROVIDER_EVENTS: settings.sqs_booking_request_queue_url,
+        USER_NOTICES: settings.sqs_booking_confirmation_queue_url,
     }
 
 

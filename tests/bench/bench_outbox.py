@@ -13,8 +13,9 @@ from shared.config import Settings
 from shared.events.booking import BookingConfirmed
 from shared.events.envelope import Envelope, make_envelope
 from shared.messaging import outbox
+from shared.messaging.destinations import PROVIDER_EVENTS
 from shared.messaging.outbox import OutboxRelay
-from shared.messaging.sqs import BOOKING_REQUEST, SqsPublisher, sqs_client
+from shared.messaging.sqs import SqsPublisher, sqs_client
 from shared.storage.pool import Database
 from tests.bench.results import Result
 
@@ -43,7 +44,7 @@ async def run(settings: Settings) -> list[Result]:
         started = time.perf_counter()
         async with db.transaction() as conn:
             for i in range(ROWS):
-                await outbox.add(conn, SCHEMA, BOOKING_REQUEST, _envelope(i))
+                await outbox.add(conn, SCHEMA, PROVIDER_EVENTS, _envelope(i))
         insert_seconds = time.perf_counter() - started
         async with sqs_client(settings, max_pool_connections=20) as client:
             # An empty queue of its own, so that it counts only this run's messages.
@@ -53,7 +54,7 @@ async def run(settings: Settings) -> list[Result]:
             relay = OutboxRelay(
                 db,
                 SCHEMA,
-                {BOOKING_REQUEST: SqsPublisher(client, {BOOKING_REQUEST: url})},
+                {PROVIDER_EVENTS: SqsPublisher(client, {PROVIDER_EVENTS: url})},
                 batch_size=100,
                 poll_interval=0.2,
             )

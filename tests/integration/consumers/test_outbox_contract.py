@@ -9,7 +9,8 @@ from services.provider_consumer.app import create_app
 from shared.config import Settings
 from shared.http.auth import mint_token
 from shared.messaging import outbox
-from shared.messaging.sqs import BOOKING_REQUEST, SqsPublisher
+from shared.messaging.destinations import PROVIDER_EVENTS
+from shared.messaging.sqs import SqsPublisher
 from shared.storage.pool import Database
 from tests.integration.consumers.conftest import booking_event
 from tests.support.http import bearer, serve
@@ -26,9 +27,9 @@ async def test_a_booking_request_relayed_from_an_outbox_reaches_the_provider_inb
     provider = f"provider-{uuid.uuid4().hex[:8]}"
     event = booking_event("BOOKING_CREATED", provider_id=provider, user_id="user-9")
     async with db.transaction() as conn:
-        await outbox.add(conn, SCHEMA, BOOKING_REQUEST, event)
+        await outbox.add(conn, SCHEMA, PROVIDER_EVENTS, event)
     relay = outbox.OutboxRelay(
-        db, SCHEMA, {BOOKING_REQUEST: SqsPublisher(sqs, {BOOKING_REQUEST: queue.url})}
+        db, SCHEMA, {PROVIDER_EVENTS: SqsPublisher(sqs, {PROVIDER_EVENTS: queue.url})}
     )
     assert await relay.drain_once() >= 1
 
