@@ -44,7 +44,11 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("env")
     args = parser.parse_args(argv)
     # Settings read .env from the working directory: that is where it belongs.
-    written = "JWT_SECRET" not in os.environ and ensure_env_file(Path(".env"))
+    try:
+        written = "JWT_SECRET" not in os.environ and ensure_env_file(Path(".env"))
+    except OSError as exc:  # e.g. a read-only image: the settings then say what is missing
+        print(f"warning: could not write .env: {exc.strerror}", file=sys.stderr)
+        written = False
     if written:
         print("wrote .env with fresh secrets", file=sys.stderr)
     if args.command == "env":

@@ -8,6 +8,7 @@ import secrets
 import subprocess
 
 import pytest
+import yaml
 
 from shared.config import PUBLISHED_SECRETS, SecretRefused, Settings, webhook_key
 from tools.services import ROOT
@@ -119,3 +120,11 @@ def test_other_invalid_settings_do_not_echo_their_value() -> None:
     with pytest.raises(Exception) as caught:
         Settings(_env_file=None, booking_api_port="postgres://user:hunter2@db")  # type: ignore[arg-type]
     assert "hunter2" not in str(caught.value)
+
+
+def test_the_compose_file_ships_no_secret_and_reads_the_generated_env_file() -> None:
+    compose = yaml.safe_load((ROOT / "infra" / "compose.yaml").read_text())
+    for name in ("booking_api", "checkout_api", "reward_worker", "setup"):
+        service = compose["services"][name]
+        assert service["env_file"] == "../.env"
+        assert not {"JWT_SECRET", "WEBHOOK_SECRET"} & set(service.get("environment", {}))
