@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed-$(shell sha1sum requirements.lock | cut -c1-12)
 SQS_DIR := tools/sqs
 SQS_STAMP := $(SQS_DIR)/node_modules/.installed-$(shell sha1sum $(SQS_DIR)/package-lock.json | cut -c1-12)
 
-.PHONY: help install sqs-server services system-deps browser run test test-unit lint fmt migrate \
+.PHONY: help install sqs-server services system-deps browser run test test-unit test-faults lint fmt migrate \
         provision-queues seed token bench export-events replay queue-status dlq-inspect dlq-redrive clean
 
 help:  ## list the targets
@@ -46,6 +46,9 @@ browser:  ## Debian's Chromium for the dashboard test (Playwright drives it; no 
 
 test: install sqs-server services browser  ## the whole suite against real servers
 	$(PY) -m pytest
+
+test-faults: install sqs-server services  ## the fault suite: outages of private servers, SIGKILLed processes
+	$(PY) -m pytest tests/faults
 
 test-unit: install  ## pure tests only, no servers
 	$(PY) -m pytest tests/unit

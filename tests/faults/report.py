@@ -41,3 +41,26 @@ def record(
     }
     with open(path, "a", encoding="utf-8") as out:
         out.write(json.dumps(line) + "\n")
+
+
+def table(lines: list[dict[str, object]]) -> str:
+    """The rows of docs/RELIABILITY.md, one per scenario (the last run of each)."""
+    latest = {str(line["scenario"]): line for line in lines}
+    out = [
+        "| scenario | what was done | what was checked | requests | faults injected "
+        "| messages checked | lost | doubled |",
+        "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for name, line in latest.items():
+        out.append(
+            f"| `{name}` | {line['done']} | {line['checked']} | {line['requests']} "
+            f"| {line['faults']} | {line['messages']} | {line['lost']} | {line['doubled']} |"
+        )
+    return "\n".join(out)
+
+
+if __name__ == "__main__":
+    import sys
+
+    with open(sys.argv[1], encoding="utf-8") as source:
+        print(table([json.loads(line) for line in source if line.strip()]))
