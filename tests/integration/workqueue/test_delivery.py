@@ -8,8 +8,6 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-import pytest
-
 from shared.config import Settings
 from shared.workqueue import Job, NewJob, Worker, WorkQueue, create_work_queue
 from tests.support.wait import eventually
@@ -155,13 +153,27 @@ async def test_graceful_stop_finishes_the_running_jobs_and_takes_no_new_ones(
 
 
 async def test_a_job_id_deduplicates_enqueues(queue: WorkQueue) -> None:
-    if queue.backend == "amqp":
-        pytest.skip("RabbitMQ keeps no job registry: the amqp backend does not de-duplicate")
     assert await queue.enqueue("once", {}, job_id="same") is True
     assert await queue.enqueue("once", {}, job_id="same") is False
     flags = await queue.enqueue_many([NewJob("once", {}, job_id=i) for i in ("same", "new")])
     assert flags == [False, True]
     assert (await queue.status())["waiting"] == 2
+
+
+async def test_producers_racing_to_enqueue_the_same_ids_add_each_job_once(
+    queue: WorkQueue, queue_settings: Settings
+) -> None:
+    others = [create_work_queue(queue_settings) for _ in range(3)]
+    ids = [f"r{i}" for i in range(50)]
+    try:
+        results = await asyncio.gather(
+            *(q.enqueue_many([NewJob("race", {}, job_id=i) for i in ids]) for q in [queue, *others])
+        )
+    finally:
+        for other in others:
+            await other.close()
+    assert [sum(flags) for flags in zip(*results, strict=True)] == [1] * len(ids)
+    assert (await queue.status())["waiting"] == len(ids)
 
 
 async def test_enqueue_many_and_a_concurrent_worker_process_every_job_once(

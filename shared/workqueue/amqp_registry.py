@@ -1,0 +1,123 @@
+"""The job id registry of the RabbitMQ backend: which job ids the queue holds right now.
+
+RabbitMQ has no key lookup, but its routing table is one: a job id is registered as a
+binding (routing key = the id) of a direct exchange `wq.<name>.ids` to a sink queue that
+keeps nothing (`x-max-length` 0). A probe published with `mandatory` to that exchange is
+routed if the id is bound and returned to the sender if not: one pipelined publish per id.
+
+Enqueues hold a broker-side mutex (an exclusive queue `wq.<name>.enqueue-lock`, which only
+one connection can declare at a time and which the broker deletes when its connection dies),
+so "probe, publish, bind" is atomic across producers. The order makes every failure
+harmless: a job is published (and confirmed) before its id is bound, and unbound before
+its message goes away, so a crash in between can only forget an id (the next enqueue of it
+makes one duplicate, which an idempotent handler absorbs), never keep an id whose job is
+gone (which would refuse that job forever).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager, suppress
+from typing import Any
+
+import aio_pika
+import aiormq
+from aio_pika.abc import AbstractChannel, AbstractConnection, AbstractExchange, AbstractQueue
+
+from shared.workqueue.base import QueueUnavailable
+
+Lane = tuple[AbstractExchange, AbstractQueue]
+Op = Callable[[Lane, str], Awaitable[Any]]
+
+WINDOW = 1000
+LANES = 8
+LOCK_TIMEOUT = 15.0  # seconds an enqueue waits for another producer's batch
+
+
+class JobRegistry:
+    def __init__(self, main: str) -> None:
+        self.exchange_name = f"{main}.ids"
+        self.sink_name = f"{main}.ids"
+        self.lock_name = f"{main}.enqueue-lock"
+        self._lanes: list[Lane] = []
+
+    async def declare(self, connection: AbstractConnection, channel: AbstractChannel) -> None:
+        """Declare the exchange and the sink (durable: bindings between durable entities
+        survive a broker restart) and open the channels probes and bindings run on."""
+        await channel.declare_exchange(
+            self.exchange_name, aio_pika.ExchangeType.DIRECT, durable=True
+        )
+        await channel.declare_queue(self.sink_name, durable=True, arguments={"x-max-length": 0})
+        lanes = []
+        # Binding changes are slow round trips (about a millisecond each); several channels
+        # run them side by side, which the broker serves in parallel.
+        for _ in range(LANES):
+            lane = await connection.channel(publisher_confirms=True)
+            exchange = await lane.get_exchange(self.exchange_name, ensure=False)
+            lanes.append((exchange, await lane.get_queue(self.sink_name, ensure=False)))
+        self._lanes = lanes
+
+    @asynccontextmanager
+    async def locked(self, connection: AbstractConnection) -> AsyncIterator[None]:
+        """Hold the enqueue mutex of this queue for the duration of the block."""
+        channel = await self._acquire(connection)
+        try:
+            yield
+        finally:
+            with suppress(Exception):  # a lost connection releases the mutex anyway
+                await channel.queue_delete(self.lock_name)
+                await channel.close()
+
+    async def _acquire(self, connection: AbstractConnection) -> AbstractChannel:
+        deadline = time.monotonic() + LOCK_TIMEOUT
+        wait = 0.002
+        while True:
+            channel = await connection.channel()
+            try:
+                await channel.declare_queue(self.lock_name, exclusive=True, auto_delete=True)
+                return channel
+            except aiormq.exceptions.ChannelLockedResource:
+                pass  # another producer holds it; the broker closed this channel
+            if time.monotonic() > deadline:
+                raise QueueUnavailable(f"amqp: the enqueue lock of {self.lock_name} is held")
+            await asyncio.sleep(wait)
+            wait = min(wait * 2, 0.05)
+
+    async def known(self, ids: list[str]) -> set[str]:
+        """The ids among `ids` that are registered."""
+        results = await self._spread(
+            ids,
+            lambda lane, i: lane[0].publish(aio_pika.Message(b""), routing_key=i, mandatory=True),
+        )
+        # A probe that found no binding comes back as the returned message itself.
+        return {
+            i
+            for i, r in zip(ids, results, strict=True)
+            if not isinstance(r, aiormq.abc.DeliveredMessage)
+        }
+
+    async def add(self, ids: list[str]) -> None:
+        await self._spread(ids, lambda lane, i: lane[1].bind(lane[0], routing_key=i))
+
+    async def remove(self, ids: list[str]) -> None:
+        await self._spread(ids, lambda lane, i: lane[1].unbind(lane[0], routing_key=i))
+
+    async def _spread(self, ids: list[str], op: Op) -> list[Any]:
+        """Run `op` for every id, a window at a time, round-robin over the lanes."""
+        if not self._lanes:
+            raise QueueUnavailable("amqp: the job registry is not declared")
+        results: list[Any] = []
+        lanes = self._lanes
+        for start in range(0, len(ids), WINDOW):
+            window = ids[start : start + WINDOW]
+            results += await asyncio.gather(
+                *(op(lanes[n % len(lanes)], i) for n, i in enumerate(window))
+            )
+        return results
+
+    async def delete(self, channel: AbstractChannel) -> None:
+        """Drop the registry (tests and decommissioning)."""
+        await channel.queue_delete(self.sink_name)
+        await channel.exchange_delete(self.exchange_name)
