@@ -17,9 +17,9 @@ from services.checkout_api.app import create_app as create_checkout_app
 from services.reward_worker.app import create_app as create_worker_app
 from shared.config import Settings
 from shared.http.lifecycle import DATABASE
-from shared.storage import ledger
 from shared.storage.pool import Database
 from tests.faults.report import record
+from tests.faults.rewards import count_rewards, wait_all_rewarded
 from tests.faults.servers import RedisServer
 from tests.integration.checkout.conftest import Api
 from tests.support.http import serve
@@ -105,57 +105,11 @@ async def test_redis_restarted_empty_mid_workload_loses_no_reward(
         await asyncio.gather(*tasks)
 
     ids = shoppers.paid
-    depth = {buyer: index for index, buyer in enumerate(chain)}  # uplines of each buyer
-
-    async def all_rewarded() -> bool:
-        async with db.acquire() as conn:
-            pending = await conn.fetchval(
-                "SELECT count(*) FROM checkout.transactions "
-                "WHERE id = ANY($1::uuid[]) AND rewards_status <> 'done'",
-                ids,
-            )
-        return pending == 0
-
-    await eventually(all_rewarded, timeout=120, interval=0.5, what="every reward recorded")
-    async with db.acquire() as conn:
-        rows = await conn.fetch(
-            "SELECT id::text AS id, customer_id::text AS buyer FROM checkout.transactions "
-            "WHERE id = ANY($1::uuid[])",
-            ids,
-        )
-        entries = Counter(
-            row["reference"].split(":")[0]
-            for row in await conn.fetch(
-                "SELECT reference FROM checkout.ledger_entries WHERE account_type = $1 "
-                "AND split_part(reference, ':', 1) = ANY($2::text[])",
-                ledger.POINTS,
-                ids,
-            )
-        )
-        notices = Counter(
-            row["tx"]
-            for row in await conn.fetch(
-                "SELECT body->'data'->>'transaction_id' AS tx FROM checkout.outbox "
-                "WHERE message_type = 'REWARDS_DISTRIBUTED' "
-                "AND body->'data'->>'transaction_id' = ANY($1::text[])",
-                ids,
-            )
-        )
-        reconciled = await conn.fetchval(
-            "SELECT count(*) FROM checkout.reward_handoffs "
-            "WHERE transaction_id = ANY($1::uuid[]) AND enqueues > 1",
-            ids,
-        )
-        for member in chain[:-1]:
-            balance = await ledger.balance(conn, "checkout", ledger.POINTS, member)
-            assert balance == await ledger.entries_sum(conn, "checkout", ledger.POINTS, member)
-    expected = {row["id"]: depth[row["buyer"]] for row in rows}
-    assert len(expected) == len(ids)
-    lost = sum(1 for tx, n in expected.items() if entries[tx] < n or notices[tx] < 1)
-    doubled = sum(max(0, entries[tx] - n) + max(0, notices[tx] - 1) for tx, n in expected.items())
-    assert (lost, doubled) == (0, 0), (lost, doubled)
+    await wait_all_rewarded(db, ids)
+    count = await count_rewards(db, ids, chain)
+    assert (count.lost, count.doubled) == (0, 0), count
     assert shoppers.paid_while_down >= 20, "checkouts went on while the broker was down"
-    assert reconciled >= 60, "the jobs Redis lost were queued again by the reconciler"
+    assert count.reconciled >= 60, "the jobs Redis lost were queued again by the reconciler"
     record(
         "outage-redis",
         done=(
@@ -167,15 +121,15 @@ async def test_redis_restarted_empty_mid_workload_loses_no_reward(
             "every checkout answers 201, also while Redis is down "
             f"({shoppers.paid_while_down} of them); every transaction's rewards end `done` with "
             "one points entry per upline member and one REWARDS_DISTRIBUTED notice; "
-            f"{reconciled} were queued again by the reconciler"
+            f"{count.reconciled} were queued again by the reconciler"
         ),
         requests=sum(shoppers.statuses.values()),
         faults=1,
-        messages=sum(expected.values()) + len(expected),
-        lost=lost,
-        doubled=doubled,
+        messages=count.entries + count.transactions,
+        lost=count.lost,
+        doubled=count.doubled,
         checkouts=len(ids),
-        reconciled=reconciled,
+        reconciled=count.reconciled,
     )
 
 
