@@ -114,8 +114,12 @@ def _operation(
         responses[str(op.status)]["content"] = {
             "application/json": {"schema": refs[(op.response, "validation")]}
         }
+    # Every operation may answer 400 (malformed input) and 503 (a dependency is down); one
+    # that validates a body or a query answers 422 for data its model refuses.
     codes = (
-        {*op.errors, 400, 503} | ({401, 403} if op.auth else set()) | ({422} if op.body else set())
+        {*op.errors, 400, 503}
+        | ({401, 403} if op.auth else set())
+        | ({422} if op.body or op.query else set())
     )
     for code in sorted(codes):
         responses[str(code)] = {"description": "problem", "content": problem}

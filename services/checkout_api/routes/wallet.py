@@ -20,7 +20,10 @@ routes = web.RouteTableDef()
 
 @routes.get("/wallet")
 @operation(
-    "Balance and recent entries of a wallet, newest first", query=WalletQuery, response=Wallet
+    "Balance and recent entries of a wallet, newest first",
+    query=WalletQuery,
+    response=Wallet,
+    errors=(404,),
 )
 async def get_wallet(request: web.Request) -> web.Response:
     principal = auth(request, "customer", "admin")
