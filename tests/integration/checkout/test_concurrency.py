@@ -1,13 +1,17 @@
-"""Money under concurrency: no overdraft, no double debit, the balance equals its ledger."""
+"""Money under concurrency: no overdraft, no double debit, the balance equals its ledger;
+stream versions are never read first and written later."""
 
 from __future__ import annotations
 
 import asyncio
 import uuid
 
-from shared.storage import ledger
+from shared.events.checkout import CartItemRemoved
+from shared.events.envelope import Envelope, make_envelope
+from shared.storage import eventstore, ledger
 from shared.storage.pool import Database
 from tests.integration.checkout.conftest import Api
+from tests.support.wait import eventually
 
 PRICE = 1999
 
@@ -121,3 +125,57 @@ async def test_concurrent_top_ups_and_checkouts_keep_the_balance_equal_to_its_le
             f"wallet-{ada}",
         )
         assert [v["version"] for v in versions] == list(range(1, 31 + paid))
+
+
+def _event(stream: str) -> Envelope:
+    payload = CartItemRemoved(customer_id=uuid.uuid4(), product_id=uuid.uuid4())
+    return make_envelope(payload, type_="CART_ITEM_REMOVED", source="tests", subject=stream)
+
+
+async def _lock_waiters(db: Database) -> int:
+    async with db.acquire() as conn:
+        return int(
+            await conn.fetchval(
+                """SELECT count(*) FROM pg_stat_activity
+                   WHERE datname = current_database() AND wait_event_type = 'Lock'"""
+            )
+        )
+
+
+async def test_a_writer_that_computed_a_taken_stream_version_appends_after_the_winner(
+    db: Database,
+) -> None:
+    stream = f"test-{uuid.uuid4()}"
+    async with db.transaction() as first:
+        assert await eventstore.append_next(first, "checkout", stream, [_event(stream)]) == 1
+
+        async def second() -> int:
+            async with db.transaction() as conn:
+                return await eventstore.append_next(conn, "checkout", stream, [_event(stream)])
+
+        # It computes version 1 too, and waits on the unique key until the first commits.
+        late = asyncio.create_task(second())
+        await eventually(lambda: _lock_waiters(db), what="the second writer waits")
+    assert await late == 2
+    async with db.acquire() as conn:
+        stored = await eventstore.read_stream(conn, "checkout", stream)
+    assert [e.version for e in stored] == [1, 2]
+
+
+async def test_fifty_unlocked_writers_of_one_stream_all_land_with_consecutive_versions(
+    db: Database,
+) -> None:
+    stream = f"test-{uuid.uuid4()}"
+
+    async def write() -> int:
+        async with db.transaction() as conn:
+            events = [_event(stream), _event(stream)]
+            return await eventstore.append_next(conn, "checkout", stream, events)
+
+    versions = await asyncio.gather(*(write() for _ in range(50)))
+
+    assert sorted(versions) == list(range(2, 101, 2))
+    async with db.acquire() as conn:
+        stored = await eventstore.read_stream(conn, "checkout", stream)
+    assert [e.version for e in stored] == list(range(1, 101))
+    assert len({e.envelope.id for e in stored}) == 100
