@@ -1,4 +1,4 @@
-"""What booking_api is called and where it keeps its data: one place for the whole service."""
+"""What booking_api is called and where it keeps its data."""
 
 from __future__ import annotations
 

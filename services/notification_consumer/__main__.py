@@ -1,4 +1,5 @@
-from services.notification_consumer.app import SERVICE, create_app
+from services.notification_consumer.app import create_app
+from services.notification_consumer.typedefs import SERVICE
 from shared.http.main import serve
 
 if __name__ == "__main__":

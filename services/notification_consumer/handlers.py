@@ -15,21 +15,19 @@ from typing import Any
 import asyncpg
 from aiohttp import web
 
+from services.notification_consumer.typedefs import SCHEMA, SERVICE
 from shared.events.booking import BookingPayload
 from shared.events.checkout import LevelUpgraded, RewardsDistributed
 from shared.events.envelope import Envelope
 from shared.http.lifecycle import DATABASE
-from shared.messaging.consumer import Handler, Routes
-from shared.messaging.notifications import DISPATCHER, Notifier, Templates
+from shared.messaging.consumer import EventHandler, EventHandlers
+from shared.messaging.notifications import DISPATCHER, TEMPLATES, Notifier
 from shared.messaging.processed import Effect, once
 
-SERVICE = "notification_consumer"
-SCHEMA = "notifications"
-TEMPLATES = web.AppKey("templates", Templates)
 BOOKING_OUTCOMES = ("BOOKING_CONFIRMED", "BOOKING_REJECTED", "BOOKING_CANCELLED", "BOOKING_EXPIRED")
 
 
-def build_routes(app: web.Application) -> Routes:
+def event_handlers(app: web.Application) -> EventHandlers:
     dispatcher = app[DISPATCHER]
     notifier = Notifier(SCHEMA, app[TEMPLATES], list(dispatcher.channels))
 
@@ -60,7 +58,7 @@ def build_routes(app: web.Application) -> Routes:
         values = event.model_dump(mode="json")
         await notifier.notify(conn, envelope.id, event.customer_id, envelope.type, values)
 
-    def handler(effect: Effect) -> Handler:
+    def handler(effect: Effect) -> EventHandler:
         return once(app[DATABASE], SCHEMA, SERVICE, effect, after_commit=dispatcher.wake)
 
     routes = {type_: handler(booking_outcome) for type_ in BOOKING_OUTCOMES}

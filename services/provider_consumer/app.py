@@ -6,32 +6,22 @@ from pathlib import Path
 
 from aiohttp import web
 
-from services.provider_consumer.handlers import SCHEMA, SERVICE, TEMPLATES, build_routes
+from services.provider_consumer.handlers import event_handlers
 from services.provider_consumer.routes import add_routes
+from services.provider_consumer.typedefs import SCHEMA, SERVICE
 from shared.config import Settings
-from shared.http.app import create_base_app
-from shared.http.lifecycle import use_database
-from shared.http.openapi import add_openapi
-from shared.messaging.consumer_app import use_consumer
-from shared.messaging.notifications import Templates, use_notifications
+from shared.messaging.consumer_app import ConsumerService, create_consumer_app
 
-__all__ = ["SCHEMA", "SERVICE", "create_app"]
-
-TEMPLATE_DIR = Path(__file__).with_name("templates")
+CONSUMER = ConsumerService(
+    service=SERVICE,
+    schema=SCHEMA,
+    loop="booking-requests",
+    queue_url=lambda settings: settings.sqs_booking_request_queue_url,
+    templates=Path(__file__).with_name("templates"),
+    event_handlers=event_handlers,
+    add_routes=add_routes,
+)
 
 
 def create_app(settings: Settings) -> web.Application:
-    app = create_base_app(SERVICE, settings)
-    app[TEMPLATES] = Templates(TEMPLATE_DIR)
-    use_database(app, settings)
-    use_notifications(app, settings, SCHEMA)
-    use_consumer(
-        app,
-        settings,
-        name="booking-requests",
-        queue_url=settings.sqs_booking_request_queue_url,
-        routes=build_routes,
-    )
-    add_routes(app)
-    add_openapi(app, "provider_consumer")
-    return app
+    return create_consumer_app(settings, CONSUMER)

@@ -14,16 +14,14 @@ import asyncpg
 from aiohttp import web
 
 from services.provider_consumer import storage
+from services.provider_consumer.typedefs import SCHEMA, SERVICE
 from shared.events.booking import BookingCreated, BookingPayload
 from shared.events.envelope import Envelope
 from shared.http.lifecycle import DATABASE
-from shared.messaging.consumer import Handler, Routes
-from shared.messaging.notifications import DISPATCHER, Notifier, Templates
+from shared.messaging.consumer import EventHandler, EventHandlers
+from shared.messaging.notifications import DISPATCHER, TEMPLATES, Notifier
 from shared.messaging.processed import Effect, once
 
-SERVICE = "provider_consumer"
-SCHEMA = "provider_inbox"
-TEMPLATES = web.AppKey("templates", Templates)
 NOTIFIED_ON_CLOSE = frozenset({"BOOKING_CANCELLED", "BOOKING_EXPIRED"})
 
 
@@ -33,7 +31,7 @@ def _values(payload: BookingPayload) -> dict[str, Any]:
     return values
 
 
-def build_routes(app: web.Application) -> Routes:
+def event_handlers(app: web.Application) -> EventHandlers:
     dispatcher = app[DISPATCHER]
     notifier = Notifier(SCHEMA, app[TEMPLATES], list(dispatcher.channels))
 
@@ -53,7 +51,7 @@ def build_routes(app: web.Application) -> Routes:
                 conn, envelope.id, booking.provider_id, envelope.type, _values(booking)
             )
 
-    def handler(effect: Effect) -> Handler:
+    def handler(effect: Effect) -> EventHandler:
         return once(app[DATABASE], SCHEMA, SERVICE, effect, after_commit=dispatcher.wake)
 
     return {

@@ -120,13 +120,12 @@ def _route_label(request: web.Request) -> str:
     return route.resource.canonical
 
 
-_TRACE = "suite.trace"
+TRACE = web.RequestKey("trace", Trace)
 
 
 def request_trace(request: web.Request) -> Trace:
     """The correlation id and traceparent of the request, for the events it causes."""
-    trace = request.get(_TRACE)
-    return trace if isinstance(trace, Trace) else Trace()
+    return request.get(TRACE) or Trace()
 
 
 @web.middleware
@@ -136,7 +135,7 @@ async def context_middleware(request: web.Request, handler: Handler) -> web.Stre
     traceparent = request.headers.get("traceparent") or (
         f"00-{secrets.token_hex(16)}-{secrets.token_hex(8)}-01"
     )
-    request[_TRACE] = Trace(correlation_id, traceparent)
+    request[TRACE] = Trace(correlation_id, traceparent)
     with bound_context(correlation_id=correlation_id, traceparent=traceparent):
         response = await handler(request)
     response.headers["X-Correlation-ID"] = correlation_id

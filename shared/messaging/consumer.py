@@ -58,9 +58,9 @@ from shared.storage.pool import is_transient, is_unavailable
 
 log = get_logger(__name__)
 
-Handler = Callable[[Envelope], Awaitable[None]]
+EventHandler = Callable[[Envelope], Awaitable[None]]
 ATTRIBUTE_OF = {"correlation_id": "correlationId", "traceparent": "traceparent"}
-Routes = Mapping[str, Handler]
+EventHandlers = Mapping[str, EventHandler]
 
 # How long a shutdown lets a receive already sent finish (it returns at once when messages
 # are waiting; cancelling it then would hide them until their visibility timeout ends).
@@ -82,7 +82,7 @@ class SqsConsumer:
         self,
         client: Any,
         queue_url: str,
-        routes: Routes,
+        handlers: EventHandlers,
         *,
         concurrency: int = 10,
         wait_time: int = 20,
@@ -95,7 +95,7 @@ class SqsConsumer:
         self.client = client
         self.queue_url = queue_url
         self.queue = queue_name(queue_url)
-        self.routes = dict(routes)
+        self.handlers = dict(handlers)
         self.concurrency = concurrency
         self.wait_time = wait_time
         self.retry_base = retry_base
@@ -302,7 +302,7 @@ class SqsConsumer:
             event_type=event_type or None,
             receive_count=message.receive_count,
         ):
-            handler = self.routes.get(event_type)
+            handler = self.handlers.get(event_type)
             if handler is None:
                 return self._failed(event_type, "unknown_type", "no handler for this event type")
             try:
@@ -327,7 +327,7 @@ class SqsConsumer:
             with bound_context(event_id=str(envelope.id), **missing):
                 return await self._call(handler, envelope, event_type)
 
-    async def _call(self, handler: Handler, envelope: Envelope, event_type: str) -> bool:
+    async def _call(self, handler: EventHandler, envelope: Envelope, event_type: str) -> bool:
         started = time.monotonic()
         attempt = 0
         while True:

@@ -74,7 +74,7 @@ class Templates:
         return subject.safe_substitute(flat), body.safe_substitute(flat)
 
 
-async def record(
+async def store(
     conn: asyncpg.Connection,
     schema: str,
     *,
@@ -125,7 +125,7 @@ class Notifier:
         values: Mapping[str, Any],
     ) -> uuid.UUID | None:
         subject, body = self.templates.render(kind, {**values, "recipient_id": recipient_id})
-        return await record(
+        return await store(
             conn,
             self.schema,
             event_id=event_id,
@@ -259,6 +259,7 @@ class Dispatcher:
 
 
 DISPATCHER = web.AppKey("notification_dispatcher", Dispatcher)
+TEMPLATES = web.AppKey("notification_templates", Templates)
 
 
 def use_notifications(app: web.Application, settings: Settings, schema: str) -> None:

@@ -16,19 +16,21 @@ from prometheus_client import Counter
 
 from shared.events.envelope import Envelope
 from shared.logging import get_logger
+from shared.messaging.consumer import EventHandler
 from shared.storage.pool import Database
 
 log = get_logger(__name__)
 
 Effect = Callable[[asyncpg.Connection, Envelope], Awaitable[None]]
-Handler = Callable[[Envelope], Awaitable[None]]
 
 DUPLICATES = Counter(
     "consumer_duplicates_skipped_total", "Events skipped as already processed", ["consumer"]
 )
 
 
-async def claim(conn: asyncpg.Connection, schema: str, consumer: str, event_id: uuid.UUID) -> bool:
+async def mark_processed(
+    conn: asyncpg.Connection, schema: str, consumer: str, event_id: uuid.UUID
+) -> bool:
     """Record the event as processed by `consumer`; False when it already was."""
     inserted = await conn.fetchval(
         f"""INSERT INTO {schema}.processed_messages (consumer, message_id) VALUES ($1, $2)
@@ -46,12 +48,12 @@ def once(
     effect: Effect,
     *,
     after_commit: Callable[[], None] | None = None,
-) -> Handler:
+) -> EventHandler:
     """A handler applying `effect` in one transaction with the processed-event record."""
 
     async def handle(envelope: Envelope) -> None:
         async with db.transaction() as conn:
-            if not await claim(conn, schema, consumer, envelope.id):
+            if not await mark_processed(conn, schema, consumer, envelope.id):
                 DUPLICATES.labels(consumer).inc()
                 log.info("event already processed, skipped")
                 return
