@@ -38,11 +38,12 @@ async def lock_customer(conn: asyncpg.Connection, customer_id: uuid.UUID) -> asy
 
 
 async def products(conn: asyncpg.Connection, limit: int, offset: int) -> list[asyncpg.Record]:
-    return await conn.fetch(
+    rows: list[asyncpg.Record] = await conn.fetch(
         f"SELECT id, name, price FROM {SCHEMA}.products ORDER BY name, id LIMIT $1 OFFSET $2",
         limit,
         offset,
     )
+    return rows
 
 
 async def product_exists(conn: asyncpg.Connection, product_id: uuid.UUID) -> bool:
