@@ -20,6 +20,8 @@ import aio_pika
 import aiormq
 from aio_pika.abc import AbstractChannel, AbstractIncomingMessage
 
+from shared.workqueue.amqp_messages import copy_of
+
 if TYPE_CHECKING:
     from shared.workqueue.amqp_backend import AmqpWorkQueue
 
@@ -38,7 +40,7 @@ class FailedJobs:
         channel = await self.queue.connection.channel()
         consumed = 0
         try:
-            queue = await channel.get_queue(self.queue.failed_queue, ensure=False)
+            queue = await channel.get_queue(self.queue.layout.failed, ensure=False)
             while (message := await queue.get(no_ack=False, fail=False, timeout=5)) is not None:
                 if await act(message):
                     await message.ack()
@@ -65,13 +67,8 @@ class FailedJobs:
         async def move(message: AbstractIncomingMessage) -> bool:
             if job_id is not None and message.message_id != job_id:
                 return False
-            headers: dict[str, Any] = dict(message.headers or {})
-            headers.update({"attempts": 0, "state": "waiting"})
-            priority = int(headers.get("priority", 0) or 0)
-            copy = self.queue.message(
-                message.message_id or "", message.type or "", message.body, priority, headers
-            )
-            await self.queue.publish([(copy, self.queue.main)])
+            copy = copy_of(message, attempts=0, state="waiting")
+            await self.queue.publish([(copy, self.queue.layout.main)])
             return True  # the id stays registered: the job is still held by the queue
 
         return await self.scan(move)
@@ -92,7 +89,7 @@ class FailedJobs:
         connection = self.queue.connection
         assert connection is not None
         async with self.queue.registry.locked(connection):
-            over = await self.queue.count(self.queue.failed_queue) - self.queue.keep_failed
+            over = await self.queue.count(self.queue.layout.failed) - self.queue.keep_failed
             if over <= 0:
                 return 0
             dropped = 0

@@ -157,6 +157,5 @@ async def test_publishing_a_job_that_failed_for_good_runs_it_again(queue: WorkQu
         healthy = True
         assert await publisher.publish("jobs", [row(2)]) == {}
         await eventually(lambda: _len(runs, 2), timeout=10, what="the job to run again")
-        if queue.backend == "redis":  # it moved back; RabbitMQ keeps the old failure's record
-            await eventually(lambda: _failed(queue, 0), what="the failed set to empty")
+        await eventually(lambda: _failed(queue, 0), what="the failed set to empty")
     assert runs == ["tx-1", "tx-1"]

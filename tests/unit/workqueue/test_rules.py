@@ -6,7 +6,7 @@ import pytest
 
 from services.reward_worker.domain import RewardRules
 from shared.workqueue import RetryPolicy
-from shared.workqueue.amqp_backend import delay_bucket
+from shared.workqueue.amqp_messages import delay_bucket
 
 RULES = RewardRules(
     percentages=(10, 5, 3, 2, 1), thresholds=(1_000, 5_000, 20_000), rates=(100, 110, 125, 150)
