@@ -150,6 +150,9 @@ class Settings(BaseSettings):
     booking_pending_ttl: float = 86_400.0
     booking_expiry_interval: float = 5.0
     idempotency_ttl: float = 86_400.0
+    # Seconds a consumer remembers a message it applied (redelivery is a no-op meanwhile):
+    # longer than SQS keeps a message (4 days) plus time to redrive its dead letter.
+    processed_retention: float = 14 * 86_400.0
     # Checkout: a transaction whose rewards are still pending this many seconds after its
     # reward job was queued is queued again (the job id de-duplicates), every interval.
     reward_reconcile_after: float = 300.0

@@ -1,4 +1,5 @@
-"""Wiring of checkout_api: database, routes, OpenAPI, the reward hand-off loops."""
+"""Wiring of checkout_api: database, routes, OpenAPI, and its background loops (the reward
+hand-off: outbox relay to the work queue and reconciler; the idempotency purge)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from services.checkout_api.routes import routes
 from services.checkout_api.storage import SCHEMA, SERVICE
 from shared.config import Settings
 from shared.http.app import create_base_app
+from shared.http.idempotency import use_idempotency_purge
 from shared.http.lifecycle import use_database
 from shared.http.openapi import add_openapi
 
@@ -21,4 +23,5 @@ def create_app(settings: Settings) -> web.Application:
     app.router.add_routes(routes)
     add_openapi(app, "checkout_api")
     use_reward_handoff(app, settings)
+    use_idempotency_purge(app, SCHEMA)
     return app

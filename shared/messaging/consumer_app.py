@@ -15,6 +15,7 @@ from shared.http.lifecycle import run_continuous, use_database
 from shared.http.openapi import add_openapi
 from shared.messaging.consumer import EventHandlers, SqsConsumer, queue_name
 from shared.messaging.notifications import TEMPLATES, Templates, use_notifications
+from shared.messaging.processed import use_processed_purge
 from shared.messaging.sqs import sqs_client
 
 
@@ -38,6 +39,7 @@ def create_consumer_app(settings: Settings, spec: ConsumerService) -> web.Applic
     app[TEMPLATES] = Templates(spec.templates)
     use_database(app, settings)
     use_notifications(app, settings, spec.schema)
+    use_processed_purge(app, spec.schema)
     use_consumer(
         app,
         settings,

@@ -12,9 +12,12 @@ import uuid
 from collections.abc import Awaitable, Callable
 
 import asyncpg
+from aiohttp import web
 from prometheus_client import Counter
 
 from shared.events.envelope import Envelope
+from shared.http.app import SETTINGS
+from shared.http.lifecycle import DATABASE, run_periodic
 from shared.logging import get_logger
 from shared.messaging.consumer import EventHandler
 from shared.storage.pool import Database
@@ -22,6 +25,9 @@ from shared.storage.pool import Database
 log = get_logger(__name__)
 
 Effect = Callable[[asyncpg.Connection, Envelope], Awaitable[None]]
+
+PURGE_SLICE = 5000
+PURGE_INTERVAL = 3600.0
 
 DUPLICATES = Counter(
     "consumer_duplicates_skipped_total", "Events skipped as already processed", ["consumer"]
@@ -39,6 +45,32 @@ async def mark_processed(
         event_id,
     )
     return bool(inserted)
+
+
+async def purge_processed(
+    db: Database, schema: str, retention: float, *, limit: int = PURGE_SLICE
+) -> int:
+    """Forget up to `limit` messages processed longer than `retention` seconds ago."""
+    async with db.acquire() as conn:
+        result = await conn.execute(
+            f"""DELETE FROM {schema}.processed_messages WHERE (consumer, message_id) IN (
+                    SELECT consumer, message_id FROM {schema}.processed_messages
+                    WHERE processed_at < now() - make_interval(secs => $1) LIMIT $2)""",
+            retention,
+            limit,
+        )
+    return int(result.split()[-1])
+
+
+def use_processed_purge(app: web.Application, schema: str) -> None:
+    """Purge `schema`'s processed-message records past `processed_retention`, in slices, at
+    once again while a whole slice went, so the table stays small at any message rate."""
+    retention = app[SETTINGS].processed_retention
+
+    async def step(app: web.Application) -> bool:
+        return await purge_processed(app[DATABASE], schema, retention) >= PURGE_SLICE
+
+    run_periodic(app, "processed-purge", step, interval=PURGE_INTERVAL)
 
 
 def once(
