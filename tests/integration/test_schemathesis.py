@@ -4,7 +4,9 @@ Every operation is called with data that fits the document and data that does no
 token of every role (and none), and each answer must pass schemathesis's checks: no 5xx,
 a documented status code, a documented content type and a body matching its schema. The
 runs are derandomized and bounded (MAX_EXAMPLES per operation, role and mode), so `make
-test` stays fast and gives the same cases every time.
+test` stays fast and gives the same cases every time. Valid data runs twice: with generated
+path parameters (mostly unknown ids) and with the ids of resources made beforehand, so the
+success answers are checked against their schemas too.
 """
 
 from __future__ import annotations
@@ -12,8 +14,11 @@ from __future__ import annotations
 import asyncio
 import threading
 import uuid
-from collections.abc import Callable, Iterator
+from collections import Counter
+from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -34,14 +39,14 @@ from shared.config import Settings
 from shared.http.auth import ROLES, mint_token
 from shared.http.lifecycle import DATABASE
 
-MAX_EXAMPLES = 6
+MAX_EXAMPLES = 5
 CHECKS = [
     not_a_server_error,
     status_code_conformance,
     content_type_conformance,
     response_schema_conformance,
 ]
-MODES = [schemathesis.GenerationMode.POSITIVE, schemathesis.GenerationMode.NEGATIVE]
+POSITIVE, NEGATIVE = schemathesis.GenerationMode.POSITIVE, schemathesis.GenerationMode.NEGATIVE
 
 
 @contextmanager
@@ -79,91 +84,116 @@ def tokens(settings: Settings, subjects: dict[str, str]) -> dict[str, dict[str, 
     return {**headers, "none": {}}
 
 
-def fuzz(
-    base_url: str, by_role: dict[str, dict[str, str]], negative_roles: tuple[str, ...]
-) -> tuple[int, list[str]]:
-    """Run every operation of the document at `base_url` with data that fits it for every
-    role, and with data that does not for `negative_roles` (past authentication, invalid data
-    meets the same validation whoever sends it); return (calls, failures)."""
-    document = requests.get(f"{base_url}/openapi.json", timeout=10).json()
-    schema = schemathesis.openapi.from_dict(document)
-    failures: list[str] = []
-    calls = [0]
-    session = requests.Session()
-    for result in schema.get_all_operations():
-        operation = result.ok()
-        for mode in MODES:
-            for role, headers in by_role.items():
-                if mode.is_positive or role in negative_roles:
-                    run_operation(
-                        operation, mode, role, headers, base_url, session, calls, failures
-                    )
-    return calls[0], failures
+@dataclass
+class Fuzzer:
+    """Runs every operation of the document at `base_url` and collects what fails."""
+
+    base_url: str
+    by_role: dict[str, dict[str, str]]
+    # Past authentication, invalid data meets the same validation whoever sends it.
+    negative_roles: tuple[str, ...]
+    known_ids: dict[str, str]
+    session: requests.Session = field(default_factory=requests.Session)
+    statuses: Counter[int] = field(default_factory=Counter)
+    failures: list[str] = field(default_factory=list)
+
+    def run(self) -> None:
+        document = requests.get(f"{self.base_url}/openapi.json", timeout=10).json()
+        for result in schemathesis.openapi.from_dict(document).get_all_operations():
+            operation = result.ok()
+            params = {p.name for p in operation.path_parameters}
+            known = {name: self.known_ids[name] for name in params if name in self.known_ids}
+            for role, headers in self.by_role.items():
+                self.run_operation(operation, POSITIVE, role, headers, {})
+                if known:
+                    self.run_operation(operation, POSITIVE, role, headers, known)
+                if role in self.negative_roles:
+                    self.run_operation(operation, NEGATIVE, role, headers, {})
+
+    def run_operation(
+        self,
+        operation: Any,
+        mode: schemathesis.GenerationMode,
+        role: str,
+        headers: dict[str, str],
+        path_parameters: dict[str, str],
+    ) -> None:
+        strategy = operation.as_strategy(generation_mode=mode, path_parameters=path_parameters)
+
+        @given(case=strategy)
+        @settings(
+            max_examples=MAX_EXAMPLES,
+            deadline=None,
+            derandomize=True,
+            database=None,
+            phases=[Phase.explicit, Phase.generate],
+            suppress_health_check=list(HealthCheck),
+        )
+        def check(case: schemathesis.Case) -> None:
+            # The token of the role replaces whatever the generator put there.
+            case.headers = {
+                k: v for k, v in (case.headers or {}).items() if k.lower() != "authorization"
+            }
+            response = case.call(
+                base_url=self.base_url, session=self.session, headers=headers, timeout=15
+            )
+            self.statuses[response.status_code] += 1
+            try:
+                case.validate_response(response, checks=CHECKS, headers=headers)
+            # Collected rather than raised, so every operation runs and nothing is shrunk.
+            except (Exception, BaseExceptionGroup) as exc:
+                where = f"{operation.label} as {role} ({mode.value}, {path_parameters or 'any'})"
+                self.failures.append(f"{where}: {exc}"[:3000])
+
+        check()
+
+    def assert_clean(self) -> None:
+        assert sum(self.statuses.values()) > 200, self.statuses
+        assert sum(n for code, n in self.statuses.items() if code < 300) > 20, self.statuses
+        failures = self.failures
+        assert not failures, f"{len(failures)} failures:\n" + "\n\n".join(failures[:20])
 
 
-def run_operation(
-    operation: Any,
-    mode: schemathesis.GenerationMode,
-    role: str,
-    headers: dict[str, str],
-    base_url: str,
-    session: requests.Session,
-    calls: list[int],
-    failures: list[str],
-) -> None:
-    @given(case=operation.as_strategy(generation_mode=mode))
-    @settings(
-        max_examples=MAX_EXAMPLES,
-        deadline=None,
-        derandomize=True,
-        database=None,
-        phases=[Phase.explicit, Phase.generate],
-        suppress_health_check=list(HealthCheck),
-    )
-    def check(case: schemathesis.Case) -> None:
-        # The token of the role replaces whatever the generator put there.
-        case.headers = {
-            k: v for k, v in (case.headers or {}).items() if k.lower() != "authorization"
-        }
-        response = case.call(base_url=base_url, session=session, headers=headers, timeout=15)
-        calls[0] += 1
-        try:
-            case.validate_response(response, checks=CHECKS, headers=headers)
-        # Collected rather than raised, so every operation runs and nothing is shrunk.
-        except (Exception, BaseExceptionGroup) as exc:
-            failures.append(f"{operation.label} as {role} ({mode.value}): {exc}"[:3000])
-
-    check()
-
-
-@contextmanager
-def with_app(factory: Callable[[Settings], web.Application], settings: Settings) -> Iterator[str]:
-    with served(factory(settings)) as base_url:
-        yield base_url
+def post(base_url: str, path: str, headers: dict[str, str], body: dict[str, Any]) -> Any:
+    headers = {**headers, "Idempotency-Key": str(uuid.uuid4())}
+    response = requests.post(f"{base_url}{path}", json=body, headers=headers, timeout=10)
+    assert response.status_code == 201, response.text
+    return response.json()
 
 
 def test_booking_api_conforms_to_its_openapi_document_for_every_role(settings: Settings) -> None:
     provider = f"provider-{uuid.uuid4().hex[:8]}"
     subjects = {"user": "user-1", "provider": provider, "admin": "admin-1", "customer": "c-1"}
-    with with_app(booking_app, settings) as base_url:
-        calls, failures = fuzz(base_url, tokens(settings, subjects), ("user", "admin"))
-    assert calls > 100
-    assert not failures, f"{len(failures)} failures:\n" + "\n\n".join(failures[:20])
+    by_role = tokens(settings, subjects)
+    with served(booking_app(settings)) as base_url:
+        start = datetime.now(UTC) + timedelta(days=2)
+        window = {
+            "starts_at": start.isoformat(),
+            "ends_at": (start + timedelta(hours=1)).isoformat(),
+        }
+        slot = post(base_url, f"/providers/{provider}/slots", by_role["provider"], window)
+        booking = post(base_url, "/bookings", by_role["user"], {"slot_id": slot["id"]})
+        known = {"provider_id": provider, "slot_id": slot["id"], "booking_id": booking["id"]}
+        fuzzer = Fuzzer(base_url, by_role, ("user", "admin"), known)
+        fuzzer.run()
+    fuzzer.assert_clean()
 
 
 def test_checkout_api_conforms_to_its_openapi_document_for_every_role(settings: Settings) -> None:
-    customer = str(uuid.uuid4())
-    subjects = {"user": "user-1", "provider": "p-1", "admin": "admin-1", "customer": customer}
-    with with_app(checkout_app, settings) as base_url:
+    subjects = {"user": "user-1", "provider": "p-1", "admin": "admin-1", "customer": "c-1"}
+    with served(checkout_app(settings)) as base_url:
         admin = tokens(settings, subjects)["admin"]
-        created = requests.post(
-            f"{base_url}/customers", json={"name": "Ada"}, headers=admin, timeout=10
-        )
-        assert created.status_code == 201, created.text
-        subjects["customer"] = created.json()["id"]
-        calls, failures = fuzz(base_url, tokens(settings, subjects), ("customer", "admin"))
-    assert calls > 100
-    assert not failures, f"{len(failures)} failures:\n" + "\n\n".join(failures[:20])
+        customer = post(base_url, "/customers", admin, {"name": "Ada"})["id"]
+        product = post(base_url, "/products", admin, {"name": "Tea", "price": 100})["id"]
+        post(base_url, "/wallet/top-ups", admin, {"customer_id": customer, "amount": 10_000})
+        subjects["customer"] = customer
+        by_role = tokens(settings, subjects)
+        items = {"items": [{"product_id": product, "quantity": 1}]}
+        transaction = post(base_url, "/checkout", by_role["customer"], items)["transaction_id"]
+        known = {"customer_id": customer, "product_id": product, "transaction_id": transaction}
+        fuzzer = Fuzzer(base_url, by_role, ("customer", "admin"), known)
+        fuzzer.run()
+    fuzzer.assert_clean()
 
 
 pytestmark = pytest.mark.timeout(300)
