@@ -39,8 +39,8 @@ class Queue:
         """Send every envelope twice while a consumer runs, keeping the backlog small.
 
         Half of the copies travel side by side (handled concurrently), the other half a
-        hundred messages later (handled after the first). A small backlog keeps moto fast:
-        its receive costs grow with the number of messages in the queue.
+        hundred messages later (handled after the first). The backlog stays small, as a
+        running consumer keeps it.
         """
         order: list[Envelope] = []
         for i, envelope in enumerate(envelopes):

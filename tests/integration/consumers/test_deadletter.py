@@ -1,4 +1,4 @@
-"""Dead-letter tooling against moto: inspect leaves messages in place, redrive moves them."""
+"""Dead-letter tooling against real SQS: inspect leaves messages in place, redrive moves them."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""notification_consumer against moto's SQS, PostgreSQL, a real SMTP and a real HTTP server."""
+"""notification_consumer against real SQS, PostgreSQL, a real SMTP and a real HTTP server."""
 
 from __future__ import annotations
 

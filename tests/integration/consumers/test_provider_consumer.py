@@ -1,4 +1,4 @@
-"""provider_consumer against moto's SQS and PostgreSQL: the inbox and its idempotency."""
+"""provider_consumer against real SQS and PostgreSQL: the inbox and its idempotency."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The consumer runtime against moto's SQS: heartbeat, poison messages, database outage."""
+"""The consumer runtime against real SQS: heartbeat, poison messages, database outage."""
 
 from __future__ import annotations
 

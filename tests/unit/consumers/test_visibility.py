@@ -1,4 +1,4 @@
-"""What real SQS answers and moto never does: stale receipt handles, MessageNotInflight."""
+"""What real SQS answers and moto never did: stale receipt handles, MessageNotInflight."""
 
 from __future__ import annotations
 
