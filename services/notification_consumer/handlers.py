@@ -20,7 +20,7 @@ from shared.events.booking import BookingPayload
 from shared.events.checkout import LevelUpgraded, RewardsDistributed
 from shared.events.envelope import Envelope
 from shared.http.lifecycle import DATABASE
-from shared.messaging.consumer import EventHandler, EventHandlers
+from shared.messaging.handling import EventHandler, EventHandlers
 from shared.messaging.notifications import DISPATCHER, TEMPLATES, Notifier
 from shared.messaging.processed import Effect, once
 

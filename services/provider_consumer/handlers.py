@@ -18,7 +18,7 @@ from services.provider_consumer.typedefs import SCHEMA, SERVICE
 from shared.events.booking import BookingCreated, BookingPayload
 from shared.events.envelope import Envelope
 from shared.http.lifecycle import DATABASE
-from shared.messaging.consumer import EventHandler, EventHandlers
+from shared.messaging.handling import EventHandler, EventHandlers
 from shared.messaging.notifications import DISPATCHER, TEMPLATES, Notifier
 from shared.messaging.processed import Effect, once
 

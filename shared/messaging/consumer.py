@@ -33,34 +33,23 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
-from pydantic import ValidationError
-
-from shared.events.envelope import Envelope
-from shared.logging import bound_context, get_logger
+from shared.logging import get_logger
 from shared.messaging.consumer_metrics import (
     AGE,
-    FAILED,
-    HANDLED,
     IN_FLIGHT,
-    LATENCY,
     POLL_ERRORS,
     RECEIVED,
     RETRIED,
-    TRANSIENT,
     poll_depth,
 )
+from shared.messaging.handling import EventHandlers, Handling
 from shared.messaging.visibility import Deleter, Heartbeat, InFlight, release
 from shared.retry import backoff_delay
-from shared.storage.pool import is_transient, is_unavailable
 
 log = get_logger(__name__)
 
-EventHandler = Callable[[Envelope], Awaitable[None]]
-ATTRIBUTE_OF = {"correlation_id": "correlationId", "traceparent": "traceparent"}
-EventHandlers = Mapping[str, EventHandler]
 
 # How long a shutdown lets a receive already sent finish (it returns at once when messages
 # are waiting; cancelling it then would hide them until their visibility timeout ends).
@@ -68,9 +57,6 @@ RECEIVE_GRACE = 2.0
 # How long the poller waits for more free handler slots before a receive, so that receives
 # ask for ten messages rather than one (fewer round trips).
 RESERVE_LINGER = 0.05
-# Runs of a handler, in one receive, that a transient database error may cost before the
-# message is left to SQS's redelivery (a lost race usually succeeds on the next run).
-TRANSIENT_ATTEMPTS = 5
 
 
 def queue_name(queue_url: str) -> str:
@@ -95,19 +81,20 @@ class SqsConsumer:
         self.client = client
         self.queue_url = queue_url
         self.queue = queue_name(queue_url)
-        self.handlers = dict(handlers)
         self.concurrency = concurrency
         self.wait_time = wait_time
         self.retry_base = retry_base
         self.retry_cap = retry_cap
         self.shutdown_grace = shutdown_grace
         self.depth_interval = depth_interval
-        self.transient_timeout = transient_timeout
         self.inflight: dict[str, InFlight] = {}
         self._slots = asyncio.Semaphore(concurrency)
         self._tasks: set[asyncio.Task[None]] = set()
         self._healthy = asyncio.Event()
         self._healthy.set()
+        self._handling = Handling(
+            self.queue, handlers, self._healthy, transient_timeout=transient_timeout
+        )
         self._deleter = Deleter(client, queue_url, self.queue)
         self._heartbeat: Heartbeat | None = None
         self._stopping = False
@@ -236,21 +223,7 @@ class SqsConsumer:
             self._slots.release()
 
     def _in_flight(self, raw: dict[str, Any]) -> InFlight:
-        system = raw.get("Attributes", {})
-        attributes = {
-            name: value.get("StringValue", "")
-            for name, value in raw.get("MessageAttributes", {}).items()
-        }
-        sent = system.get("SentTimestamp")
-        return InFlight(
-            message_id=raw["MessageId"],
-            receipt_handle=raw["ReceiptHandle"],
-            body=raw.get("Body", ""),
-            attributes=attributes,
-            receive_count=int(system.get("ApproximateReceiveCount", "1")),
-            sent_at=int(sent) / 1000 if sent else None,
-            visible_until=time.monotonic() + self.visibility_timeout,
-        )
+        return InFlight.received(raw, self.visibility_timeout)
 
     def _start(self, message: InFlight) -> None:
         RECEIVED.labels(self.queue).inc()
@@ -274,7 +247,7 @@ class SqsConsumer:
     async def _handle(self, message: InFlight) -> None:
         # On cancellation the message stays in `inflight`; the shutdown releases it.
         try:
-            ok = await self._process(message)
+            ok = await self._handling.process(message)
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # a bug outside the handler: never keep the message forever
@@ -292,77 +265,6 @@ class SqsConsumer:
     def _retry_delay(self, message: InFlight) -> int:
         delay = self.retry_base * 2 ** (message.receive_count - 1)
         return int(min(self.retry_cap, self.visibility_timeout, delay))
-
-    async def _process(self, message: InFlight) -> bool:
-        event_type = message.attributes.get("eventType", "")
-        with bound_context(
-            correlation_id=message.attributes.get("correlationId"),
-            traceparent=message.attributes.get("traceparent"),
-            message_id=message.message_id,
-            event_type=event_type or None,
-            receive_count=message.receive_count,
-        ):
-            handler = self.handlers.get(event_type)
-            if handler is None:
-                return self._failed(event_type, "unknown_type", "no handler for this event type")
-            try:
-                envelope = Envelope.model_validate_json(message.body)
-            except ValidationError as exc:
-                return self._failed(event_type, "malformed", f"body is not an envelope: {exc}")
-            if envelope.type != event_type:
-                # Routed by the attribute, applied by the body: a message whose two disagree is
-                # forged or broken, and no handler may apply a body of another type.
-                detail = f"eventType attribute disagrees with the envelope type {envelope.type!r}"
-                return self._failed(event_type, "type_mismatch", detail)
-            # The envelope carries the same context when a publisher left the attributes out.
-            fallback = {
-                "correlation_id": envelope.correlationid,
-                "traceparent": envelope.traceparent,
-            }
-            missing = {
-                key: value
-                for key, value in fallback.items()
-                if not message.attributes.get(ATTRIBUTE_OF[key])
-            }
-            with bound_context(event_id=str(envelope.id), **missing):
-                return await self._call(handler, envelope, event_type)
-
-    async def _call(self, handler: EventHandler, envelope: Envelope, event_type: str) -> bool:
-        started = time.monotonic()
-        attempt = 0
-        while True:
-            try:
-                await handler(envelope)
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                waited = time.monotonic() - started
-                if is_unavailable(exc) and waited < self.transient_timeout:
-                    self._healthy.clear()
-                    TRANSIENT.labels(self.queue).inc()
-                    delay = backoff_delay(attempt, base=0.2, cap=5.0)
-                    attempt += 1
-                    log.warning("database unavailable, retrying", error=repr(exc), retry_in=delay)
-                    await asyncio.sleep(delay)
-                    continue
-                if is_transient(exc) and attempt < TRANSIENT_ATTEMPTS - 1:
-                    TRANSIENT.labels(self.queue).inc()
-                    delay = backoff_delay(attempt, base=0.05, cap=1.0)
-                    attempt += 1
-                    log.warning("transient database error, retrying", error=repr(exc))
-                    await asyncio.sleep(delay)
-                    continue
-                log.error("handler failed", error=repr(exc), exc_info=exc)
-                return self._failed(event_type, "error", repr(exc))
-            self._healthy.set()
-            HANDLED.labels(self.queue, event_type).inc()
-            LATENCY.labels(self.queue, event_type).observe(time.monotonic() - started)
-            return True
-
-    def _failed(self, event_type: str, reason: str, detail: str) -> bool:
-        FAILED.labels(self.queue, event_type or "none", reason).inc()
-        log.error("message not handled; left to the redrive policy", reason=reason, detail=detail)
-        return False
 
     async def _shutdown(self, helpers: list[asyncio.Task[None]]) -> None:
         """Let handlers finish within the grace period, release the rest, flush deletes."""

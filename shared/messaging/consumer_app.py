@@ -13,7 +13,8 @@ from shared.config import Settings
 from shared.http.app import add_readiness_check, create_base_app
 from shared.http.lifecycle import run_continuous, use_database
 from shared.http.openapi import add_openapi
-from shared.messaging.consumer import EventHandlers, SqsConsumer, queue_name
+from shared.messaging.consumer import SqsConsumer, queue_name
+from shared.messaging.handling import EventHandlers
 from shared.messaging.notifications import TEMPLATES, Templates, use_notifications
 from shared.messaging.processed import use_processed_purge
 from shared.messaging.sqs import sqs_client

@@ -11,7 +11,8 @@ from aiohttp import web
 from shared.config import Settings
 from shared.http.app import SETTINGS, add_readiness_check
 from shared.http.lifecycle import DATABASE
-from shared.messaging.outbox import OutboxRelay, Publisher
+from shared.messaging.outbox import Publisher
+from shared.messaging.relay import OutboxRelay
 
 PublisherFactory = Callable[
     [Settings, Sequence[str]], AbstractAsyncContextManager[Mapping[str, Publisher]]

@@ -19,7 +19,7 @@ from shared.events.envelope import Envelope
 from shared.http.app import SETTINGS
 from shared.http.lifecycle import DATABASE, run_periodic
 from shared.logging import get_logger
-from shared.messaging.consumer import EventHandler
+from shared.messaging.handling import EventHandler
 from shared.storage.pool import Database
 
 log = get_logger(__name__)

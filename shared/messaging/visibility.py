@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,7 +23,7 @@ from botocore.exceptions import ClientError
 from prometheus_client import Counter
 
 from shared.logging import get_logger
-from shared.retry import backoff_delay
+from shared.retry import backoff_delay, chunked
 
 log = get_logger(__name__)
 
@@ -66,10 +66,24 @@ class InFlight:
     lost: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
 
-
-def chunks(items: Sequence[InFlight], size: int = SQS_BATCH) -> Iterable[Sequence[InFlight]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
+    @classmethod
+    def received(cls, raw: dict[str, Any], visibility_timeout: float) -> InFlight:
+        """A message as ReceiveMessage returned it, hidden for `visibility_timeout` from now."""
+        system = raw.get("Attributes", {})
+        attributes = {
+            name: value.get("StringValue", "")
+            for name, value in raw.get("MessageAttributes", {}).items()
+        }
+        sent = system.get("SentTimestamp")
+        return cls(
+            message_id=raw["MessageId"],
+            receipt_handle=raw["ReceiptHandle"],
+            body=raw.get("Body", ""),
+            attributes=attributes,
+            receive_count=int(system.get("ApproximateReceiveCount", "1")),
+            sent_at=int(sent) / 1000 if sent else None,
+            visible_until=time.monotonic() + visibility_timeout,
+        )
 
 
 def error_code(exc: BaseException) -> str:
@@ -97,7 +111,7 @@ async def change_visibility(
 
 async def release(client: Any, queue_url: str, messages: Sequence[InFlight], delay: int) -> None:
     """Make messages visible again after `delay` seconds; errors only mean SQS does it later."""
-    for chunk in chunks(messages):
+    for chunk in chunked(messages, SQS_BATCH):
         try:
             _, failed = await change_visibility(client, queue_url, chunk, delay)
         except asyncio.CancelledError:
@@ -151,7 +165,7 @@ class Heartbeat:
             return
         async with self.lock:
             due = [m for m in due if self.inflight.get(m.receipt_handle) is m]
-            for chunk in chunks(due):
+            for chunk in chunked(due, SQS_BATCH):
                 ok, failed = await change_visibility(
                     self.client, self.queue_url, chunk, self.visibility_timeout
                 )

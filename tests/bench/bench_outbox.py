@@ -14,7 +14,7 @@ from shared.events.booking import BookingConfirmed
 from shared.events.envelope import Envelope, make_envelope
 from shared.messaging import outbox
 from shared.messaging.destinations import PROVIDER_EVENTS
-from shared.messaging.outbox import OutboxRelay
+from shared.messaging.relay import OutboxRelay
 from shared.messaging.sqs import SqsPublisher, sqs_client
 from shared.storage.pool import Database
 from tests.bench.results import Result

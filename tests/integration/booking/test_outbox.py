@@ -12,7 +12,7 @@ from services.booking_api.typedefs import SCHEMA
 from services.booking_api.uow import PostgresUnitOfWork
 from shared.config import Settings
 from shared.events.envelope import Trace
-from shared.messaging.outbox import OutboxRelay
+from shared.messaging.relay import OutboxRelay
 from shared.messaging.sqs import SqsPublisher, queue_urls, sqs_client
 from shared.storage.pool import Database
 from tests.integration.booking.api import BookingApi, running, unique

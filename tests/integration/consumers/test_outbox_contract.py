@@ -10,6 +10,7 @@ from shared.config import Settings
 from shared.http.auth import mint_token
 from shared.messaging import outbox
 from shared.messaging.destinations import PROVIDER_EVENTS
+from shared.messaging.relay import OutboxRelay
 from shared.messaging.sqs import SqsPublisher
 from shared.storage.pool import Database
 from tests.integration.consumers.conftest import booking_event
@@ -28,7 +29,7 @@ async def test_a_booking_request_relayed_from_an_outbox_reaches_the_provider_inb
     event = booking_event("BOOKING_CREATED", provider_id=provider, user_id="user-9")
     async with db.transaction() as conn:
         await outbox.add(conn, SCHEMA, PROVIDER_EVENTS, event)
-    relay = outbox.OutboxRelay(
+    relay = OutboxRelay(
         db, SCHEMA, {PROVIDER_EVENTS: SqsPublisher(sqs, {PROVIDER_EVENTS: queue.url})}
     )
     assert await relay.drain_once() >= 1

@@ -11,7 +11,8 @@ from typing import Any
 import pytest
 
 from shared.events.envelope import Envelope
-from shared.messaging.consumer import TRANSIENT_ATTEMPTS, SqsConsumer
+from shared.messaging.consumer import SqsConsumer
+from shared.messaging.handling import TRANSIENT_ATTEMPTS
 from shared.storage.pool import Database
 from tests.integration.consumers.conftest import booking_event
 from tests.support.wait import eventually

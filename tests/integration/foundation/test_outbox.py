@@ -17,7 +17,8 @@ from shared.events import make_envelope
 from shared.events.checkout import LevelUpgraded
 from shared.http.app import create_base_app
 from shared.messaging import outbox
-from shared.messaging.outbox import PURGE_SLICE, OutboxMessage, OutboxRelay, Publisher
+from shared.messaging.outbox import OutboxMessage, Publisher
+from shared.messaging.relay import PURGE_SLICE, OutboxRelay
 from shared.messaging.sqs import SqsPublisher, sqs_client
 from shared.storage.pool import Database
 from tests.support.http import serve
