@@ -53,7 +53,7 @@ test-faults: install sqs-server services  ## the fault suite: outages of private
 test-unit: install  ## pure tests only, no servers
 	$(PY) -m pytest tests/unit
 
-lint: install  ## ruff on everything, mypy on shared/
+lint: install  ## ruff on everything, mypy strict on shared/, services/ and tools/
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
