@@ -114,15 +114,28 @@ def _operation(
         responses[str(op.status)]["content"] = {
             "application/json": {"schema": refs[(op.response, "validation")]}
         }
-    # Every operation may answer 400 (malformed input) and 503 (a dependency is down); one
-    # that validates a body or a query answers 422 for data its model refuses.
+    # Every operation may answer 400 (malformed input) and 503 (a dependency is down, or a
+    # transient database error); one that validates a body or a query answers 422 for data
+    # its model refuses, one with a body 413 for a body over the size limit, and one with an
+    # Idempotency-Key 409 while a request with the same key is in flight.
     codes = (
         {*op.errors, 400, 503}
         | ({401, 403} if op.auth else set())
         | ({422} if op.body or op.query else set())
+        | ({413} if op.body else set())
+        | ({409} if op.idempotent else set())
     )
     for code in sorted(codes):
         responses[str(code)] = {"description": "problem", "content": problem}
+    retry_after = {
+        "Retry-After": {
+            "description": "seconds to wait before sending the request again",
+            "schema": {"type": "integer", "minimum": 1},
+        }
+    }
+    responses["503"]["headers"] = retry_after
+    if op.idempotent:
+        responses["409"]["headers"] = retry_after
     doc: dict[str, Any] = {"summary": op.summary, "parameters": params, "responses": responses}
     if op.body is not None:
         doc["requestBody"] = {
