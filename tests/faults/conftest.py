@@ -17,7 +17,7 @@ from shared.config import Settings
 from shared.messaging.sqs import provision_queues, sqs_client
 from shared.storage.pool import Database
 from tests.conftest import SESSION_JWT_SECRET, SESSION_WEBHOOK_SECRET
-from tests.faults.servers import PostgresCluster, RedisServer
+from tests.faults.servers import PostgresCluster, RabbitServer, RedisServer
 from tests.support.sqs_server import SqsServer
 
 
@@ -32,6 +32,15 @@ def postgres() -> Iterator[PostgresCluster]:
 @pytest.fixture(scope="session")
 def redis_server() -> Iterator[RedisServer]:
     server = RedisServer()
+    server.start()
+    yield server
+    server.destroy()
+
+
+@pytest.fixture(scope="session")
+def rabbit_server() -> Iterator[RabbitServer]:
+    """A RabbitMQ node of this session's own, started only for the tests that ask for it."""
+    server = RabbitServer()
     server.start()
     yield server
     server.destroy()

@@ -12,6 +12,7 @@ import glob
 import os
 import pwd
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -146,4 +147,66 @@ class RedisServer:
     def destroy(self) -> None:
         with contextlib.suppress(RuntimeError):
             self.stop()
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
+def rabbitmq_server() -> str:
+    """The broker's start script that runs it in the foreground as the current user (Debian's
+    /usr/sbin wrapper would switch to the rabbitmq user and its data folder)."""
+    for candidate in ("/usr/lib/rabbitmq/bin/rabbitmq-server", shutil.which("rabbitmq-server")):
+        if candidate and Path(candidate).exists():
+            return candidate
+    raise RuntimeError("RabbitMQ is not installed (make system-deps)")
+
+
+class RabbitServer:
+    """A throwaway RabbitMQ node: its own node name, AMQP and distribution ports, data and
+    log folders, no plugins (so no management listener). Its data survives a restart, as a
+    real broker's durable queues do."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.dist_port = free_port()
+        self.root = Path(tempfile.mkdtemp(prefix="faults-rabbitmq-"))
+        self.name = f"faults-{self.root.name.rsplit('-', 1)[-1]}@localhost"
+        (self.root / "enabled_plugins").write_text("[].\n")
+        self.log = self.root / "server.out"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"amqp://guest:guest@127.0.0.1:{self.port}/"
+
+    def start(self, timeout: float = 60) -> None:
+        env = {
+            **os.environ,
+            "RABBITMQ_NODENAME": self.name,
+            "RABBITMQ_NODE_IP_ADDRESS": "127.0.0.1",
+            "RABBITMQ_NODE_PORT": str(self.port),
+            "RABBITMQ_DIST_PORT": str(self.dist_port),
+            "RABBITMQ_MNESIA_BASE": str(self.root / "mnesia"),
+            "RABBITMQ_LOG_BASE": str(self.root / "log"),
+            "RABBITMQ_ENABLED_PLUGINS_FILE": str(self.root / "enabled_plugins"),
+            "RABBITMQ_PID_FILE": str(self.root / "pid"),
+            "RABBITMQ_CONFIG_FILE": str(self.root / "none"),
+        }
+        with self.log.open("ab") as out:
+            self.process = subprocess.Popen(
+                [rabbitmq_server()], env=env, cwd=self.root, stdout=out, stderr=out,
+                start_new_session=True,
+            )  # fmt: skip
+        _wait_port(self.port, timeout)
+
+    def kill(self) -> None:
+        """SIGKILL the whole node (its process group): a crash, nothing is shut down."""
+        if self.process is not None and self.process.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(10)
+        self.process = None
+        _wait_port(self.port, 15, open_=False)
+
+    def destroy(self) -> None:
+        with contextlib.suppress(RuntimeError):
+            self.kill()
         shutil.rmtree(self.root, ignore_errors=True)
