@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import secrets
 import time
 from collections.abc import Awaitable, Callable
@@ -128,13 +129,21 @@ def request_trace(request: web.Request) -> Trace:
     return request.get(TRACE) or Trace()
 
 
+# What a caller's correlation id and traceparent must look like to be kept: both travel into
+# logs, the events the request causes and their messages, so anything else is replaced.
+CORRELATION_ID = re.compile(r"[A-Za-z0-9._:/+=-]{1,128}")
+TRACEPARENT = re.compile(r"[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}")
+
+
 @web.middleware
 async def context_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Bind a correlation id and a W3C traceparent to the request and every log line."""
-    correlation_id = request.headers.get("X-Correlation-ID") or new_correlation_id()
-    traceparent = request.headers.get("traceparent") or (
-        f"00-{secrets.token_hex(16)}-{secrets.token_hex(8)}-01"
-    )
+    correlation_id = request.headers.get("X-Correlation-ID", "")
+    if not CORRELATION_ID.fullmatch(correlation_id):
+        correlation_id = new_correlation_id()
+    traceparent = request.headers.get("traceparent", "")
+    if not TRACEPARENT.fullmatch(traceparent):
+        traceparent = f"00-{secrets.token_hex(16)}-{secrets.token_hex(8)}-01"
     request[TRACE] = Trace(correlation_id, traceparent)
     with bound_context(correlation_id=correlation_id, traceparent=traceparent):
         response = await handler(request)

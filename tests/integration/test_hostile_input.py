@@ -62,9 +62,8 @@ async def check(client: Client, method: str, path: str, headers: dict[str, str],
     response = await client.request(method, URL(path, encoded=True), headers=headers, **kw)
     text = await response.text()
     if response.status >= 500 or (response.status >= 400 and response.content_type != PROBLEM_JSON):
-        return (
-            f"{method} {path[:80]} {(kw.get('data') or b'')[:60]!r} -> {response.status}: {text[:200]}"
-        )
+        sent = (kw.get("data") or b"")[:60]
+        return f"{method} {path[:80]} {sent!r} -> {response.status}: {text[:200]}"
     return ""
 
 
@@ -81,12 +80,13 @@ async def check_all(client: Client, cases: list[tuple[str, str, dict[str, str], 
     assert not failures, "\n".join(failures)
 
 
-async def raw_request(client: Client, head: bytes) -> tuple[int, bytes]:
+async def raw_request(
+    client: Client, head: bytes, body: bytes = b'{"name": "Ada"}'
+) -> tuple[int, bytes]:
     """Send bytes no HTTP client would (header values that are not UTF-8)."""
     assert client.server.port is not None
     reader, writer = await asyncio.open_connection("127.0.0.1", client.server.port)
     try:
-        body = b'{"name": "Ada"}'
         writer.write(head + b"Host: x\r\nContent-Length: %d\r\n" % len(body))
         writer.write(b"Connection: close\r\n\r\n" + body)
         await writer.drain()
@@ -230,3 +230,48 @@ async def test_hostile_input_to_the_consumers_read_routes_is_never_a_5xx(
                 cases.append(("GET", path.format(id=ident), admin, None))
             cases += query_cases([path.format(id="p1") + "?limit"], admin)
             await check_all(client, cases)
+
+
+async def test_hostile_trace_headers_are_replaced_and_the_write_succeeds(
+    settings: Settings,
+) -> None:
+    """The correlation id and traceparent travel into the events a request causes: values
+    that are not UTF-8, too long or malformed are replaced by fresh ones, never stored."""
+    provider = f"provider-{uuid.uuid4().hex[:8]}"
+    bearer = token(settings, provider, "provider")["Authorization"].encode()
+    valid_trace = f"00-{uuid.uuid4().hex}-{uuid.uuid4().hex[:16]}-01".encode()
+    async with running(booking_app, settings) as client:
+        for n, header in enumerate(
+            [
+                b"traceparent: a\xffb",
+                b"traceparent: " + b"0" * 7000,
+                b"traceparent: not-a-traceparent",
+                b"X-Correlation-ID: a\xffb",
+                b"X-Correlation-ID: " + b"y" * 7000,
+                b"X-Correlation-ID: has spaces and\ttabs",
+                b"traceparent: " + valid_trace + b"\r\nX-Correlation-ID: order-42.retry_1",
+            ]
+        ):
+            start = datetime.now(UTC) + timedelta(days=3, hours=n)
+            end = start + timedelta(minutes=30)
+            body = f'{{"starts_at": "{start.isoformat()}", "ends_at": "{end.isoformat()}"}}'
+            status, rest = await raw_request(
+                client,
+                f"POST /providers/{provider}/slots HTTP/1.1\r\n".encode()
+                + b"Authorization: "
+                + bearer
+                + b"\r\nContent-Type: application/json\r\n"
+                + header
+                + b"\r\n",
+                body.encode(),
+            )
+            assert status == 201, (header[:60], status, rest[:300])
+            echoed = next(
+                line.split(b": ", 1)[1]
+                for line in rest.split(b"\r\n")
+                if line.lower().startswith(b"x-correlation-id:")
+            )
+            if b"order-42" in header:
+                assert echoed == b"order-42.retry_1"  # a sane id is kept
+            elif b"X-Correlation-ID" in header:
+                assert len(echoed) == 36  # replaced by a fresh one
