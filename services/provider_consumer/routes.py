@@ -2,39 +2,15 @@
 
 from __future__ import annotations
 
-import uuid
-from datetime import datetime
-
 from aiohttp import web
-from pydantic import BaseModel, Field
 
 from services.provider_consumer import storage
-from shared.errors import Forbidden
+from services.provider_consumer.models import Inbox, InboxQuery, inbox_item_out
 from shared.http.app import SETTINGS
 from shared.http.auth import authenticate
 from shared.http.lifecycle import DATABASE
 from shared.http.openapi import operation
 from shared.http.validation import json_response, parse_query
-
-
-class InboxQuery(BaseModel):
-    limit: int = Field(default=50, ge=1, le=200)
-
-
-class InboxItem(BaseModel):
-    booking_id: uuid.UUID
-    slot_id: uuid.UUID
-    user_id: str
-    starts_at: datetime
-    ends_at: datetime
-    notes: str | None
-    expires_at: datetime | None
-    requested_at: datetime
-
-
-class Inbox(BaseModel):
-    provider_id: str
-    items: list[InboxItem]
 
 
 @operation(
@@ -45,12 +21,11 @@ class Inbox(BaseModel):
 async def get_inbox(request: web.Request) -> web.Response:
     provider_id = request.match_info["provider_id"]
     principal = authenticate(request, request.app[SETTINGS].jwt_secret, "provider", "admin")
-    if principal.role != "admin" and principal.sub != provider_id:
-        raise Forbidden("a provider sees only their own inbox")
+    principal.require_owner(provider_id, "inbox")
     query = parse_query(request, InboxQuery)
     async with request.app[DATABASE].acquire() as conn:
         rows = await storage.pending_requests(conn, provider_id, query.limit)
-    items = [InboxItem.model_validate(dict(row)) for row in rows]
+    items = [inbox_item_out(row) for row in rows]
     return json_response(Inbox(provider_id=provider_id, items=items))
 
 
