@@ -32,11 +32,14 @@ async def wait_all_rewarded(db: Database, ids: list[str], timeout: float = 120) 
     await eventually(done, timeout=timeout, interval=0.5, what="every reward recorded")
 
 
-async def count_rewards(db: Database, ids: list[str], chain: list[str]) -> RewardCount:
-    """Per transaction: one points entry per upline member of its buyer (`chain` is root
-    first, each member referred by the one before) and one REWARDS_DISTRIBUTED notice.
+async def count_rewards(
+    db: Database, ids: list[str], chain: list[str], levels: int = 5
+) -> RewardCount:
+    """Per transaction: one points entry per upline member of its buyer up to `levels` deep
+    (`chain` is root first, each member referred by the one before; the default rules credit
+    five levels) and one REWARDS_DISTRIBUTED notice.
     Asserts every member's points balance equals the sum of its ledger entries."""
-    depth = {member: index for index, member in enumerate(chain)}
+    depth = {member: min(index, levels) for index, member in enumerate(chain)}
     async with db.acquire() as conn:
         rows = await conn.fetch(
             "SELECT id::text AS id, customer_id::text AS buyer FROM checkout.transactions "
