@@ -23,24 +23,27 @@ class ClaimedCheckout:
 async def claim_rewards(
     conn: asyncpg.Connection, transaction_id: uuid.UUID, max_depth: int
 ) -> ClaimedCheckout | None:
-    """Mark a checkout's rewards done and read its buyer, total and upline, in one round trip.
+    """Claim a checkout whose rewards are pending and read its buyer, total and upline, in
+    one round trip.
 
-    The buyer and the total come from the transaction row, never from the job: a forged or
-    stale payload cannot choose who is credited or for how much. Returns None when the
-    rewards were done already (or there is no such checkout): the caller must do nothing.
+    The claim is the transaction's row lock, held until the job's transaction ends; the
+    rewards are marked done by the projection of the REWARDS_DISTRIBUTED the job records.
+    A second job waits on the lock, then finds the rewards done. The buyer and the total
+    come from the transaction row, never from the job: a forged or stale payload cannot
+    choose who is credited or for how much. Returns None when the rewards were done already
+    (or there is no such checkout): the caller must do nothing.
     """
     rows = await conn.fetch(
-        """WITH claimed AS (
-               UPDATE checkout.transactions
-               SET rewards_status = 'done', rewards_done_at = now()
-               WHERE id = $1 AND rewards_status = 'pending'
-               RETURNING id, customer_id, total)
-           SELECT claimed.customer_id AS buyer, claimed.total,
-                  u.customer_id, u.depth, c.level
-           FROM claimed
-           LEFT JOIN LATERAL checkout.upline(claimed.customer_id, $2) u ON true
-           LEFT JOIN checkout.customers c ON c.id = u.customer_id
-           ORDER BY u.depth""",
+        f"""WITH claimed AS (
+                SELECT id, customer_id, total FROM {SCHEMA}.transactions
+                WHERE id = $1 AND rewards_status = 'pending'
+                FOR NO KEY UPDATE)
+            SELECT claimed.customer_id AS buyer, claimed.total,
+                   u.customer_id, u.depth, c.level
+            FROM claimed
+            LEFT JOIN LATERAL {SCHEMA}.upline(claimed.customer_id, $2) u ON true
+            LEFT JOIN {SCHEMA}.customers c ON c.id = u.customer_id
+            ORDER BY u.depth""",
         transaction_id,
         max_depth,
     )

@@ -60,9 +60,6 @@ async def append(
     return expected_version + len(events)
 
 
-_STREAM_VERSION_KEY = "events_stream_id_version_key"  # UNIQUE (stream_id, version)
-
-
 async def append_next(
     conn: asyncpg.Connection,
     schema: str,
@@ -76,40 +73,44 @@ async def append_next(
 
     The next version is computed by the INSERT itself, under the unique (stream, version)
     key: no version is read first and written later. Two writers that compute the same
-    version collide on the key; the loser retries in a savepoint (its statement then sees
-    the winner's events), so every writer lands, one after the other. Run it in a READ
-    COMMITTED transaction (the default), where each retry sees what was committed since.
+    version collide on the key; the loser's INSERT waits for the winner, skips the taken
+    versions (ON CONFLICT DO NOTHING), takes back what it did insert and tries again, its
+    next statement seeing the winner's events: every writer lands, one after the other.
+    Run it in a READ COMMITTED transaction (the default), where each statement sees what
+    was committed before it.
     """
     if not events:
         raise ValueError("nothing to append")
     for _ in range(attempts):
-        try:
-            async with conn.transaction():  # a savepoint: a collision leaves the caller's
-                # transaction usable for the retry
-                version = await conn.fetchval(
-                    f"""WITH appended AS (
-                            INSERT INTO {schema}.events
-                                (event_id, stream_id, version, type, data, metadata, occurred_at)
-                            SELECT e.id, $1, last.version + e.n, e.type, e.data, e.metadata, e.at
-                            FROM (SELECT coalesce(max(version), 0) AS version
-                                  FROM {schema}.events WHERE stream_id = $1) AS last,
-                                 unnest($2::uuid[], $3::text[], $4::jsonb[], $5::jsonb[],
-                                        $6::timestamptz[])
-                                     WITH ORDINALITY AS e(id, type, data, metadata, at, n)
-                            RETURNING version)
-                        SELECT max(version) FROM appended""",
-                    stream_id,
-                    [event.id for event in events],
-                    [event.type for event in events],
-                    [json.dumps(event.data) for event in events],
-                    [json.dumps(_metadata(event, actor)) for event in events],
-                    [event.time for event in events],
-                )
-        except asyncpg.UniqueViolationError as exc:
-            if exc.constraint_name != _STREAM_VERSION_KEY:
-                raise  # the same event id twice is a caller's mistake, not a race
-            continue
-        return int(version)
+        row = await conn.fetchrow(
+            f"""WITH appended AS (
+                    INSERT INTO {schema}.events
+                        (event_id, stream_id, version, type, data, metadata, occurred_at)
+                    SELECT e.id, $1, last.version + e.n, e.type, e.data, e.metadata, e.at
+                    FROM (SELECT coalesce(max(version), 0) AS version
+                          FROM {schema}.events WHERE stream_id = $1) AS last,
+                         unnest($2::uuid[], $3::text[], $4::jsonb[], $5::jsonb[],
+                                $6::timestamptz[])
+                             WITH ORDINALITY AS e(id, type, data, metadata, at, n)
+                    ON CONFLICT (stream_id, version) DO NOTHING
+                    RETURNING event_id, version)
+                SELECT count(*) AS appended, max(version) AS version,
+                       array_agg(event_id) AS ids
+                FROM appended""",
+            stream_id,
+            [event.id for event in events],
+            [event.type for event in events],
+            [json.dumps(event.data) for event in events],
+            [json.dumps(_metadata(event, actor)) for event in events],
+            [event.time for event in events],
+        )
+        if row["appended"] == len(events):
+            return int(row["version"])
+        if row["appended"]:
+            # Some versions were free, some taken: the batch must stay contiguous.
+            await conn.execute(
+                f"DELETE FROM {schema}.events WHERE event_id = ANY($1::uuid[])", row["ids"]
+            )
     raise ConcurrencyConflict(stream_id, await stream_version(conn, schema, stream_id))
 
 

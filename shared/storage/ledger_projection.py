@@ -11,7 +11,8 @@ entry's time, whatever order concurrent writers commit in.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -61,7 +62,9 @@ async def apply_entries(
     sums: dict[tuple[str, str], int] = {}
     for e in entries:
         sums[(e.account_type, e.owner_id)] = sums.get((e.account_type, e.owner_id), 0) + e.amount
-    async with conn.transaction():
+    # A savepoint only where a debit can be refused: credits always apply.
+    debits = any(amount < 0 for amount in sums.values())
+    async with conn.transaction() if debits else _no_savepoint():
         await conn.execute(
             f"""INSERT INTO {schema}.ledger_entries
                     (id, account_type, owner_id, amount, kind, reference, details, created_at)
@@ -99,6 +102,11 @@ async def apply_entries(
         for (account, owner), amount in sorted(sums.items()):
             if amount < 0:
                 await _debit(conn, schema, account, owner, amount, at)
+
+
+@asynccontextmanager
+async def _no_savepoint() -> AsyncIterator[None]:
+    yield
 
 
 async def _debit(
