@@ -227,14 +227,9 @@ class AmqpWorkQueue(BatchEnqueue):
             # A message of a channel that has since closed is redelivered by the broker.
             with contextlib.suppress(*CONNECTION_ERRORS):
                 await o.job.receipt.ack()
-        done = [o.job.id for o in outcomes if o.kind == "completed"]
-        if done:
-            # Forgotten after the ack, which frees the prefetch slot at once: a crash in
-            # between leaves a completed id known, as the Redis backend keeps completed ids.
-            try:
-                await self.registry.remove(done)
-            except CONNECTION_ERRORS as exc:
-                log.warning("could not forget completed job ids", error=repr(exc))
+        # Forgotten after the ack, in the background: a crash before leaves a completed id
+        # known, as the Redis backend keeps completed ids.
+        self.registry.forget_later([o.job.id for o in outcomes if o.kind == "completed"])
         if any(o.kind == "failed" for o in outcomes):
             try:
                 await self.failed_jobs.trim()
@@ -295,6 +290,7 @@ class AmqpWorkQueue(BatchEnqueue):
             raise QueueUnavailable("amqp channel is closed")
 
     async def close(self) -> None:
+        await self.registry.flush(timeout=5.0)
         if self.connection is not None:
             await self.connection.close()
             self.connection = None

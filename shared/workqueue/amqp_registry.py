@@ -26,13 +26,17 @@ import aio_pika
 import aiormq
 from aio_pika.abc import AbstractChannel, AbstractConnection, AbstractExchange, AbstractQueue
 
+from shared.logging import get_logger
 from shared.workqueue.base import QueueUnavailable
+
+log = get_logger(__name__)
 
 Lane = tuple[AbstractExchange, AbstractQueue]
 Op = Callable[[Lane, str], Awaitable[Any]]
 
 WINDOW = 1000
 LANES = 8
+FORGET_BACKLOG = 100_000  # completed ids waiting to be unbound; past it they stay known
 LOCK_TIMEOUT = 15.0  # seconds an enqueue waits for another producer's batch
 
 
@@ -42,6 +46,8 @@ class JobRegistry:
         self.sink_name = f"{main}.ids"
         self.lock_name = f"{main}.enqueue-lock"
         self._lanes: list[Lane] = []
+        self._to_forget: list[str] = []
+        self._forgetter: asyncio.Task[None] | None = None
 
     async def declare(self, connection: AbstractConnection, channel: AbstractChannel) -> None:
         """Declare the exchange and the sink (durable: bindings between durable entities
@@ -103,6 +109,37 @@ class JobRegistry:
 
     async def remove(self, ids: list[str]) -> None:
         await self._spread(ids, lambda lane, i: lane[1].unbind(lane[0], routing_key=i))
+
+    def forget_later(self, ids: list[str]) -> None:
+        """Unbind completed ids in the background: a settlement (and the acks that free
+        prefetch slots) does not wait on binding changes, which are slower than jobs."""
+        self._to_forget += ids
+        if self._forgetter is None or self._forgetter.done():
+            self._forgetter = asyncio.create_task(self._forget(), name="workqueue-forget")
+
+    async def _forget(self) -> None:
+        failures = 0
+        while self._to_forget:
+            batch, self._to_forget = self._to_forget[:WINDOW], self._to_forget[WINDOW:]
+            try:
+                await self.remove(batch)
+                failures = 0
+            except Exception as exc:  # the broker is away: try again once it is back
+                failures += 1
+                if len(self._to_forget) < FORGET_BACKLOG:
+                    self._to_forget[:0] = batch
+                log.warning("could not forget completed job ids", error=repr(exc))
+                await asyncio.sleep(min(2.0, 0.05 * 2**failures))
+
+    async def flush(self, timeout: float) -> None:
+        """Wait up to `timeout` seconds for the ids still to forget (before closing)."""
+        task = self._forgetter
+        if task is None:
+            return
+        with suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.shield(task), timeout)
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
 
     async def _spread(self, ids: list[str], op: Op) -> list[Any]:
         """Run `op` for every id, a window at a time, round-robin over the lanes."""

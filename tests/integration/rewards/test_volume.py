@@ -47,6 +47,9 @@ async def volume_queue(
     await queue.close()
 
 
+# The deadlines are for a loaded two-core machine: the point is exactly once, not speed
+# (`make bench` measures that). The amqp backend registers and forgets every job id.
+@pytest.mark.timeout(480)
 async def test_ten_thousand_rewards_are_recorded_exactly_once_despite_two_sigkills(
     db: Database, volume_queue: tuple[Settings, WorkQueue]
 ) -> None:
@@ -101,11 +104,11 @@ async def test_ten_thousand_rewards_are_recorded_exactly_once_despite_two_sigkil
         for kill_at in (JOBS // 4, JOBS // 2):
             worker = WorkerProcess(queue_settings, **env).start()
             workers.append(worker)
-            await eventually(lambda n=kill_at: at_least(n), timeout=60, what=f"{kill_at} rewards")
+            await eventually(lambda n=kill_at: at_least(n), timeout=120, what=f"{kill_at} rewards")
             worker.kill()
         last = WorkerProcess(queue_settings, **env).start()
         workers.append(last)
-        await eventually(lambda: at_least(JOBS), timeout=90, what="every reward")
+        await eventually(lambda: at_least(JOBS), timeout=180, what="every reward")
         elapsed = time.monotonic() - started
         assert last.stop() == 0, last.output()
     finally:
