@@ -302,9 +302,13 @@ async def test_rows_wait_while_sqs_is_down_and_drain_when_it_is_back(
                     )
 
             await eventually(all_tried, what="every row tried while SQS is down")
-            metrics = await _outbox_metrics(settings, schema)
-            assert metrics["depth"] == 15
-            assert metrics["age"] > 0
+
+            async def gauges_show_the_backlog() -> dict[str, float] | None:
+                metrics = await _outbox_metrics(settings, schema)
+                return metrics if metrics["depth"] == 15 and metrics["age"] > 0 else None
+
+            # The gauges loop refreshes them every second, whatever the relay loops do.
+            metrics = await eventually(gauges_show_the_backlog, what="the backlog in the gauges")
             receiver = Receiver(sqs, queue)
             await receiver.drain()
             assert not receiver.seen
