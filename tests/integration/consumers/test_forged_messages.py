@@ -15,6 +15,8 @@ import pytest
 from prometheus_client import REGISTRY
 
 from shared.events.envelope import Envelope
+from shared.logging import current_context
+from shared.messaging import handling
 from shared.messaging.consumer import SqsConsumer
 from tests.integration.consumers.conftest import booking_event, entry
 from tests.support.wait import eventually
@@ -33,6 +35,20 @@ async def consuming(consumer: SqsConsumer) -> AsyncIterator[asyncio.Task[None]]:
 def failures(queue_url: str, event_type: str, reason: str) -> float:
     labels = {"queue": queue_url.rsplit("/", 1)[-1], "event_type": event_type, "reason": reason}
     return REGISTRY.get_sample_value("sqs_consumer_failed_total", labels) or 0.0
+
+
+class LogLines:
+    """Stands in for the logger of message handling: keeps each line with the context bound
+    to it (the process-wide logging setup belongs to whichever test configured it last)."""
+
+    def __init__(self) -> None:
+        self.lines: list[dict[str, Any]] = []
+
+    def __getattr__(self, level: str) -> Any:
+        def write(event: str, **fields: Any) -> None:
+            self.lines.append({**current_context(), **fields, "event": event, "level": level})
+
+        return write
 
 
 def forged_entry(body_type: str, attribute: str) -> dict[str, Any]:
@@ -59,8 +75,10 @@ def forged_entry(body_type: str, attribute: str) -> dict[str, Any]:
     ],
 )
 async def test_a_forged_message_reaches_no_handler_and_is_dead_lettered(
-    make_queue: Any, sqs: Any, capfd: pytest.CaptureFixture[str], forged: Any, reason: str
+    make_queue: Any, sqs: Any, monkeypatch: pytest.MonkeyPatch, forged: Any, reason: str
 ) -> None:
+    logged = LogLines()
+    monkeypatch.setattr(handling, "log", logged)
     queue = await make_queue()
     calls: list[tuple[str, uuid.UUID]] = []
 
@@ -87,9 +105,9 @@ async def test_a_forged_message_reaches_no_handler_and_is_dead_lettered(
     assert calls == [("BOOKING_CANCELLED", genuine.id)]
     # Each of its five receives was refused, counted and logged under its reason.
     assert failures(queue.url, attribute, reason) - before == 5
-    lines = [json.loads(line) for line in capfd.readouterr().err.splitlines() if "{" in line]
-    refused = [line for line in lines if line.get("reason") == reason]
-    assert refused and all(line["event_type"] == attribute for line in refused)
+    refused = [line for line in logged.lines if line.get("reason") == reason]
+    assert len(refused) == 5
+    assert all(line["level"] == "error" and line["event_type"] == attribute for line in refused)
 
 
 async def _handled(calls: list[Any]) -> bool:
