@@ -22,7 +22,6 @@ from services.checkout_api.projections import PROJECTORS
 from services.checkout_api.storage import SCHEMA, SERVICE
 from shared.errors import NotFound, Problem
 from shared.events.checkout import (
-    REWARD_JOBS,
     CartCleared,
     CartItemAdded,
     CartItemRemoved,
@@ -33,8 +32,9 @@ from shared.events.checkout import (
     WalletDebited,
     WalletToppedUp,
 )
-from shared.events.envelope import Envelope, Payload, make_envelope
+from shared.events.envelope import Envelope, Payload, Trace, make_envelope
 from shared.messaging import outbox
+from shared.messaging.destinations import REWARD_JOBS
 from shared.storage import ledger
 from shared.storage.ledger_projection import next_entry_ids
 from shared.storage.projections import record, record_next
@@ -51,8 +51,8 @@ def cart_stream(customer_id: uuid.UUID) -> str:
     return f"cart-{customer_id}"
 
 
-def _envelope(payload: Payload, type_: str, subject: uuid.UUID) -> Envelope:
-    return make_envelope(payload, type_=type_, source=SERVICE, subject=str(subject))
+def _envelope(payload: Payload, subject: uuid.UUID, trace: Trace) -> Envelope:
+    return make_envelope(payload, source=SERVICE, subject=str(subject), trace=trace)
 
 
 async def require_customer(conn: asyncpg.Connection, customer_id: uuid.UUID) -> asyncpg.Record:
@@ -75,6 +75,7 @@ async def register_customer(
     referrer_id: uuid.UUID | None,
     tier: int,
     actor: str,
+    trace: Trace,
     *,
     customer_id: uuid.UUID | None = None,
 ) -> uuid.UUID:
@@ -84,7 +85,7 @@ async def register_customer(
     payload = CustomerRegistered(
         customer_id=customer_id, name=name, referrer_id=referrer_id, tier=tier
     )
-    await _open_stream("customer", customer_id, payload, "CUSTOMER_REGISTERED", conn, actor)
+    await _open_stream(conn, "customer", customer_id, payload, actor, trace)
     return customer_id
 
 
@@ -93,30 +94,35 @@ async def add_product(
     name: str,
     price: int,
     actor: str,
+    trace: Trace,
     *,
     product_id: uuid.UUID | None = None,
 ) -> uuid.UUID:
     product_id = product_id or uuid.uuid4()
     payload = ProductAdded(product_id=product_id, name=name, price=price)
-    await _open_stream("product", product_id, payload, "PRODUCT_ADDED", conn, actor)
+    await _open_stream(conn, "product", product_id, payload, actor, trace)
     return product_id
 
 
 async def _open_stream(
+    conn: asyncpg.Connection,
     kind: str,
     ident: uuid.UUID,
     payload: Payload,
-    type_: str,
-    conn: asyncpg.Connection,
     actor: str,
+    trace: Trace,
 ) -> None:
     """Start the stream `<kind>-<id>` with its first event (a second start is a conflict)."""
-    event = _envelope(payload, type_, ident)
+    event = _envelope(payload, ident, trace)
     await record(conn, SCHEMA, f"{kind}-{ident}", 0, [event], PROJECTORS, actor=actor)
 
 
 async def add_to_cart(
-    conn: asyncpg.Connection, customer_id: uuid.UUID, product_id: uuid.UUID, quantity: int
+    conn: asyncpg.Connection,
+    customer_id: uuid.UUID,
+    product_id: uuid.UUID,
+    quantity: int,
+    trace: Trace,
 ) -> None:
     await _lock_customer(conn, customer_id)
     if not await storage.product_exists(conn, product_id):
@@ -129,18 +135,18 @@ async def add_to_cart(
             title="Quantity too large",
         )
     added = CartItemAdded(customer_id=customer_id, product_id=product_id, quantity=quantity)
-    await _record_cart(conn, customer_id, _envelope(added, "CART_ITEM_ADDED", customer_id))
+    await _record_cart(conn, customer_id, _envelope(added, customer_id, trace))
 
 
 async def remove_from_cart(
-    conn: asyncpg.Connection, customer_id: uuid.UUID, product_id: uuid.UUID
+    conn: asyncpg.Connection, customer_id: uuid.UUID, product_id: uuid.UUID, trace: Trace
 ) -> None:
     """Take a product's line out of the cart; 404 when the cart has none."""
     await _lock_customer(conn, customer_id)
     if not await storage.cart_quantity(conn, customer_id, product_id):
         raise NotFound("cart item", product_id)
     removed = CartItemRemoved(customer_id=customer_id, product_id=product_id)
-    await _record_cart(conn, customer_id, _envelope(removed, "CART_ITEM_REMOVED", customer_id))
+    await _record_cart(conn, customer_id, _envelope(removed, customer_id, trace))
 
 
 async def _record_cart(conn: asyncpg.Connection, customer_id: uuid.UUID, event: Envelope) -> None:
@@ -150,7 +156,7 @@ async def _record_cart(conn: asyncpg.Connection, customer_id: uuid.UUID, event: 
 
 
 async def top_up(
-    conn: asyncpg.Connection, customer_id: uuid.UUID, amount: int, actor: str
+    conn: asyncpg.Connection, customer_id: uuid.UUID, amount: int, actor: str, trace: Trace
 ) -> tuple[uuid.UUID, int]:
     """Credit the wallet; return the top-up id and the new balance."""
     await _lock_customer(conn, customer_id)
@@ -165,13 +171,13 @@ async def top_up(
         topped_up_by=actor,
         entry_id=entry_id,
     )
-    event = _envelope(payload, "WALLET_TOPPED_UP", customer_id)
+    event = _envelope(payload, customer_id, trace)
     await record_next(conn, SCHEMA, wallet_stream(customer_id), [event], PROJECTORS, actor=actor)
     return top_up_id, balance
 
 
 async def checkout(
-    conn: asyncpg.Connection, customer_id: uuid.UUID, items: Items | None
+    conn: asyncpg.Connection, customer_id: uuid.UUID, items: Items | None, trace: Trace
 ) -> tuple[uuid.UUID, int, int]:
     """Pay the cart (or `items`, leaving the cart alone); return id, total and balance."""
     customer = await _lock_customer(conn, customer_id)
@@ -191,7 +197,7 @@ async def checkout(
         items=[LineItem(**vars(line)) for line in lines],
         entry_id=entry_id,
     )
-    debited = _envelope(payload, "WALLET_DEBITED", customer_id)
+    debited = _envelope(payload, customer_id, trace)
     await record_next(conn, SCHEMA, wallet_stream(customer_id), [debited], PROJECTORS, actor=actor)
     if items is None:
         # Only the lines priced here leave the cart: a line added since stays, unpaid.
@@ -200,8 +206,9 @@ async def checkout(
             transaction_id=transaction_id,
             product_ids=[line.product_id for line in lines],
         )
-        await _record_cart(conn, customer_id, _envelope(cleared, "CART_CLEARED", customer_id))
-    job = reward_job(transaction_id, customer_id, total, customer["tier"], str(debited.id))
+        await _record_cart(conn, customer_id, _envelope(cleared, customer_id, trace))
+    caused = Trace(trace.correlation_id, trace.traceparent, str(debited.id))
+    job = reward_job(transaction_id, customer_id, total, customer["tier"], caused)
     stream = f"transaction-{transaction_id}"
     await record(conn, SCHEMA, stream, 0, [job], PROJECTORS, actor=actor)
     await enqueue_reward_job(conn, job, customer["tier"])
@@ -214,13 +221,12 @@ def reward_job(
     customer_id: uuid.UUID,
     total: int,
     tier: int,
-    causationid: str | None = None,
+    trace: Trace,
 ) -> Envelope:
     payload = CheckoutCompleted(
         transaction_id=transaction_id, customer_id=str(customer_id), total=total, tier=tier
     )
-    job = _envelope(payload, "CHECKOUT_COMPLETED", transaction_id)
-    return job if causationid is None else job.model_copy(update={"causationid": causationid})
+    return _envelope(payload, transaction_id, trace)
 
 
 async def enqueue_reward_job(conn: asyncpg.Connection, job: Envelope, tier: int) -> None:

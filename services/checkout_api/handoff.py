@@ -21,9 +21,10 @@ from prometheus_client import Counter, Gauge
 from services.checkout_api.commands import enqueue_reward_job, reward_job
 from services.checkout_api.storage import SCHEMA
 from shared.config import Settings
-from shared.events.checkout import REWARD_JOBS
+from shared.events.envelope import Trace
 from shared.http.lifecycle import DATABASE, run_periodic
-from shared.logging import get_logger
+from shared.logging import get_logger, new_correlation_id
+from shared.messaging.destinations import REWARD_JOBS
 from shared.messaging.outbox_app import use_outbox_relay
 from shared.storage.pool import Database
 from shared.workqueue.publisher import work_queue_publishers
@@ -74,7 +75,8 @@ async def reconcile_once(db: Database, after: float, *, batch: int = 500) -> int
         }
         stale = [row for row in rows if row["id"] not in in_outbox]
         for row in stale:
-            job = reward_job(row["id"], row["customer_id"], row["total"], row["tier"])
+            trace = Trace(correlation_id=new_correlation_id())
+            job = reward_job(row["id"], row["customer_id"], row["total"], row["tier"], trace)
             await enqueue_reward_job(conn, job, row["tier"])
         await conn.execute(
             f"""UPDATE {SCHEMA}.reward_handoffs

@@ -13,6 +13,7 @@ import asyncpg
 from services.checkout_api import commands, storage
 from services.checkout_api.storage import SCHEMA
 from shared.config import Settings
+from shared.events.envelope import Trace
 
 SEED = uuid.UUID("6c1e7a52-0000-4000-8000-000000000000")
 PRODUCTS = [("Green tea", 450), ("Espresso beans 1 kg", 2_399), ("Ceramic mug", 1_250)]
@@ -25,17 +26,20 @@ def seed_id(kind: str, n: int) -> uuid.UUID:
     return uuid.uuid5(SEED, f"{kind}-{n}")
 
 
+TRACE = Trace()  # demo data answers no request
+
+
 async def seed(conn: asyncpg.Connection, settings: Settings) -> None:
     for n, (name, price) in enumerate(PRODUCTS):
         product_id = seed_id("product", n)
         if not await storage.product_exists(conn, product_id):
-            await commands.add_product(conn, name, price, "seed", product_id=product_id)
+            await commands.add_product(conn, name, price, "seed", TRACE, product_id=product_id)
     referrer: uuid.UUID | None = None
     for n, (name, tier) in enumerate(CUSTOMERS):
         customer_id = seed_id("customer", n)
         if await storage.customer(conn, customer_id) is None:
             await commands.register_customer(
-                conn, name, referrer, tier, "seed", customer_id=customer_id
+                conn, name, referrer, tier, "seed", TRACE, customer_id=customer_id
             )
         referrer = customer_id
     buyer = seed_id("customer", len(CUSTOMERS) - 1)
@@ -43,4 +47,4 @@ async def seed(conn: asyncpg.Connection, settings: Settings) -> None:
         f"SELECT true FROM {SCHEMA}.ledger_entries WHERE owner_id = $1 AND kind = 'top_up'",
         str(buyer),
     ):
-        await commands.top_up(conn, buyer, DEMO_TOP_UP, "seed")
+        await commands.top_up(conn, buyer, DEMO_TOP_UP, "seed", TRACE)

@@ -22,9 +22,9 @@ from shared.events.checkout import (
     RewardCredit,
     RewardsDistributed,
 )
-from shared.events.envelope import Envelope, Payload, make_envelope
+from shared.events.envelope import Envelope, Payload, Trace, make_envelope
 from shared.messaging import outbox
-from shared.messaging.sqs import BOOKING_CONFIRMATION
+from shared.messaging.destinations import USER_NOTICES
 from shared.storage.ledger_projection import next_entry_ids
 from shared.storage.projections import record_next
 
@@ -42,9 +42,8 @@ class Credit:
     rate: int
 
 
-def _envelope(payload: Payload, type_: str, subject: str, cause: Envelope) -> Envelope:
-    envelope = make_envelope(payload, type_=type_, source=SOURCE, subject=subject)
-    return envelope.model_copy(update={"causationid": str(cause.id)})
+def _envelope(payload: Payload, subject: str, cause: Envelope) -> Envelope:
+    return make_envelope(payload, source=SOURCE, subject=subject, trace=Trace.following(cause))
 
 
 async def record_rewards(
@@ -81,8 +80,8 @@ async def record_rewards(
         ],
     )
     events = [
-        _envelope(credited, "POINTS_CREDITED", buyer, cause),
-        _envelope(distributed, "REWARDS_DISTRIBUTED", buyer, cause),
+        _envelope(credited, buyer, cause),
+        _envelope(distributed, buyer, cause),
     ]
     stream = f"transaction-{transaction_id}"
     await record_next(conn, SCHEMA, stream, events, PROJECTORS, actor=SOURCE)
@@ -91,7 +90,7 @@ async def record_rewards(
 
 async def record_upgrade(conn: asyncpg.Connection, upgrade: LevelUpgraded, cause: Envelope) -> None:
     """Record a level upgrade and send its notice."""
-    event = _envelope(upgrade, "LEVEL_UPGRADED", upgrade.customer_id, cause)
+    event = _envelope(upgrade, upgrade.customer_id, cause)
     stream = f"customer-{upgrade.customer_id}"
     await record_next(conn, SCHEMA, stream, [event], PROJECTORS, actor=SOURCE)
     await notify(conn, event)
@@ -99,4 +98,4 @@ async def record_upgrade(conn: asyncpg.Connection, upgrade: LevelUpgraded, cause
 
 async def notify(conn: asyncpg.Connection, event: Envelope) -> None:
     """Write a notice to the outbox (customers hear of it through the confirmation queue)."""
-    await outbox.add(conn, SCHEMA, BOOKING_CONFIRMATION, event)
+    await outbox.add(conn, SCHEMA, USER_NOTICES, event)

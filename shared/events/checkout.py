@@ -6,9 +6,6 @@ import uuid
 
 from shared.events.envelope import Payload, event_type
 
-# Outbox destination of reward jobs: the relay hands them to the work queue.
-REWARD_JOBS = "reward-jobs"
-
 
 @event_type("CHECKOUT_COMPLETED")
 class CheckoutCompleted(Payload):

@@ -9,8 +9,6 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from shared.logging import current_context
-
 
 class Payload(BaseModel):
     """Base of every event payload: immutable, strict about unknown fields."""
@@ -109,16 +107,11 @@ def make_envelope(
     *,
     source: str,
     subject: str,
-    trace: Trace | None = None,
-    type_: str | None = None,
+    trace: Trace = Trace(),
 ) -> Envelope:
-    """Wrap a payload; its event type is the one its class is registered under."""
+    """Wrap a payload; its event type is the one its class is registered under, its
+    correlation the `trace` it is given (none by default: nothing is read from context)."""
     registered = REGISTRY.type_of(type(payload))
-    if type_ is not None and type_ != registered:
-        raise TypeError(f"{type(payload).__name__} is not the payload of {type_}")
-    if trace is None:
-        context = current_context()
-        trace = Trace(context.get("correlation_id"), context.get("traceparent"))
     return Envelope(
         type=registered,
         source=source,

@@ -24,10 +24,6 @@ MAX_RECEIVE_COUNT = 5
 PUBLISH_CONNECT_TIMEOUT = 2.0
 PUBLISH_READ_TIMEOUT = 5.0
 
-# Old names of the destinations, until every caller uses shared.messaging.destinations.
-BOOKING_REQUEST = PROVIDER_EVENTS
-BOOKING_CONFIRMATION = USER_NOTICES
-
 
 def queue_urls(settings: Settings) -> dict[str, str]:
     return {

@@ -18,7 +18,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from shared.logging import bound_context, get_logger
-from shared.storage.pool import backoff_delay
+from shared.retry import backoff_delay
 from shared.workqueue import metrics
 from shared.workqueue.base import Job, Outcome, QueueUnavailable, RetryPolicy, WorkQueue
 

@@ -33,7 +33,7 @@ def _envelope(i: int) -> Envelope:
         starts_at=now,
         ends_at=now,
     )
-    return make_envelope(payload, type_="BOOKING_CONFIRMED", source="bench", subject=str(i))
+    return make_envelope(payload, source="bench", subject=str(i))
 
 
 async def run(settings: Settings) -> list[Result]:

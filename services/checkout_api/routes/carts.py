@@ -10,6 +10,7 @@ from aiohttp import web
 from services.checkout_api import commands, models, storage
 from services.checkout_api.models import Cart, CartItemIn
 from services.checkout_api.routes.edge import auth, me, run_idempotent
+from shared.http.app import request_trace
 from shared.http.lifecycle import DATABASE
 from shared.http.openapi import operation
 from shared.http.validation import json_response, parse_body, path_uuid
@@ -45,7 +46,9 @@ async def add_cart_item(request: web.Request) -> web.Response:
     body = await parse_body(request, CartItemIn)
 
     async def effect(conn: asyncpg.Connection) -> tuple[int, object]:
-        await commands.add_to_cart(conn, customer_id, body.product_id, body.quantity)
+        await commands.add_to_cart(
+            conn, customer_id, body.product_id, body.quantity, request_trace(request)
+        )
         return 200, (await _cart(conn, customer_id)).model_dump(mode="json")
 
     return await run_idempotent(request, principal, effect)
@@ -57,6 +60,6 @@ async def remove_cart_item(request: web.Request) -> web.Response:
     customer_id = me(auth(request, "customer"))
     product_id = path_uuid(request, "product_id", "cart item")
     async with request.app[DATABASE].transaction() as conn:
-        await commands.remove_from_cart(conn, customer_id, product_id)
+        await commands.remove_from_cart(conn, customer_id, product_id, request_trace(request))
         cart = await _cart(conn, customer_id)
     return json_response(cart)

@@ -8,21 +8,11 @@ from aiohttp import web
 from services.checkout_api import commands
 from services.checkout_api.models import CheckoutIn, CheckoutOut
 from services.checkout_api.routes.edge import auth, me, run_idempotent
-from shared.errors import Problem
+from shared.http.app import request_trace
 from shared.http.openapi import operation
-from shared.http.validation import read_json
+from shared.http.validation import parse_optional_body
 
 routes = web.RouteTableDef()
-
-
-async def _checkout_body(request: web.Request) -> CheckoutIn:
-    """The body is optional: none (or {}) checks out the cart."""
-    if not await request.read():
-        return CheckoutIn()
-    data = await read_json(request)
-    if not isinstance(data, dict):
-        raise Problem(422, "the request body must be a JSON object")
-    return CheckoutIn.model_validate(data)
 
 
 @routes.post("/checkout")
@@ -37,11 +27,13 @@ async def _checkout_body(request: web.Request) -> CheckoutIn:
 async def checkout(request: web.Request) -> web.Response:
     principal = auth(request, "customer")
     customer_id = me(principal)
-    body = await _checkout_body(request)
+    body = await parse_optional_body(request, CheckoutIn)  # none (or {}): the cart
     items = None if body.items is None else [(i.product_id, i.quantity) for i in body.items]
 
     async def effect(conn: asyncpg.Connection) -> tuple[int, object]:
-        transaction_id, total, balance = await commands.checkout(conn, customer_id, items)
+        transaction_id, total, balance = await commands.checkout(
+            conn, customer_id, items, request_trace(request)
+        )
         out = CheckoutOut(
             transaction_id=transaction_id, total=total, balance=balance, rewards="pending"
         )

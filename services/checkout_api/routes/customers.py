@@ -9,6 +9,7 @@ from services.checkout_api import commands, models
 from services.checkout_api.models import Customer, NewCustomer, Rewards, RewardsQuery
 from services.checkout_api.routes.edge import auth, may_read, run_idempotent
 from services.checkout_api.storage import SCHEMA
+from shared.http.app import request_trace
 from shared.http.lifecycle import DATABASE
 from shared.http.openapi import operation
 from shared.http.validation import json_response, parse_body, parse_query, path_uuid
@@ -31,7 +32,7 @@ async def create_customer(request: web.Request) -> web.Response:
 
     async def effect(conn: asyncpg.Connection) -> tuple[int, object]:
         customer_id = await commands.register_customer(
-            conn, body.name, body.referrer_id, body.tier, principal.sub
+            conn, body.name, body.referrer_id, body.tier, principal.sub, request_trace(request)
         )
         row = await commands.require_customer(conn, customer_id)
         return 201, models.customer(row).model_dump(mode="json")

@@ -10,6 +10,7 @@ from services.checkout_api.models import TopUpIn, TopUpOut, Wallet, WalletQuery
 from services.checkout_api.routes.edge import auth, may_read, me, run_idempotent
 from services.checkout_api.storage import SCHEMA
 from shared.errors import Problem
+from shared.http.app import request_trace
 from shared.http.lifecycle import DATABASE
 from shared.http.openapi import operation
 from shared.http.validation import json_response, parse_body, parse_query
@@ -63,7 +64,7 @@ async def create_top_up(request: web.Request) -> web.Response:
 
     async def effect(conn: asyncpg.Connection) -> tuple[int, object]:
         top_up_id, balance = await commands.top_up(
-            conn, body.customer_id, body.amount, principal.sub
+            conn, body.customer_id, body.amount, principal.sub, request_trace(request)
         )
         out = TopUpOut(
             top_up_id=top_up_id, customer_id=body.customer_id, amount=body.amount, balance=balance

@@ -129,7 +129,7 @@ async def test_concurrent_top_ups_and_checkouts_keep_the_balance_equal_to_its_le
 
 def _event(stream: str) -> Envelope:
     payload = CartItemRemoved(customer_id=uuid.uuid4(), product_id=uuid.uuid4())
-    return make_envelope(payload, type_="CART_ITEM_REMOVED", source="tests", subject=stream)
+    return make_envelope(payload, source="tests", subject=stream)
 
 
 async def _lock_waiters(db: Database) -> int:

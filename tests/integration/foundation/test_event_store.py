@@ -9,24 +9,23 @@ import pytest
 
 from shared.events import make_envelope
 from shared.events.checkout import LevelUpgraded
-from shared.events.envelope import Envelope
-from shared.logging import bound_context
+from shared.events.envelope import Envelope, Trace
 from shared.storage import eventstore
 from shared.storage.eventstore import ConcurrencyConflict
 from shared.storage.pool import Database
 
 
-def level_upgraded(customer: str, new_level: int) -> Envelope:
+def level_upgraded(customer: str, new_level: int, trace: Trace | None = None) -> Envelope:
     payload = LevelUpgraded(
         customer_id=customer, old_level=new_level - 1, new_level=new_level, total_points=100
     )
-    return make_envelope(payload, type_="LEVEL_UPGRADED", source="test", subject=customer)
+    return make_envelope(payload, source="test", subject=customer, trace=trace or Trace())
 
 
 async def test_appended_events_read_back_identical(db: Database, schema: str) -> None:
     stream = f"customer-{uuid.uuid4()}"
-    with bound_context(correlation_id="corr-1", traceparent="00-aa-bb-01"):
-        events = [level_upgraded(stream, 2), level_upgraded(stream, 3)]
+    trace = Trace("corr-1", "00-aa-bb-01")
+    events = [level_upgraded(stream, 2, trace), level_upgraded(stream, 3, trace)]
     async with db.transaction() as conn:
         assert await eventstore.append(conn, schema, stream, 0, events, actor="admin-1") == 2
     async with db.transaction() as conn:

@@ -61,7 +61,7 @@ async def start_relay(db: Database, schema: str) -> AsyncIterator[Callable[..., 
 
 def envelope(n: int = 0) -> Any:
     payload = LevelUpgraded(customer_id=f"c-{n}", old_level=1, new_level=2, total_points=n)
-    return make_envelope(payload, type_="LEVEL_UPGRADED", source="test", subject=f"c-{n}")
+    return make_envelope(payload, source="test", subject=f"c-{n}")
 
 
 async def write(db: Database, schema: str, count: int) -> list[str]:

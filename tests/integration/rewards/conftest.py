@@ -62,9 +62,7 @@ async def create_transactions(
 def reward_job(transaction_id: uuid.UUID, buyer: uuid.UUID, total: int) -> dict[str, object]:
     """The CHECKOUT_COMPLETED envelope that checkout_api queues, as the job's payload."""
     payload = CheckoutCompleted(transaction_id=transaction_id, customer_id=str(buyer), total=total)
-    envelope = make_envelope(
-        payload, type_="CHECKOUT_COMPLETED", source="checkout_api", subject=str(transaction_id)
-    )
+    envelope = make_envelope(payload, source="checkout_api", subject=str(transaction_id))
     return envelope.model_dump(mode="json")
 
 
