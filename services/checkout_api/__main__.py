@@ -1,4 +1,5 @@
-from services.checkout_api.app import SERVICE, create_app
+from services.checkout_api.app import create_app
+from services.checkout_api.typedefs import SERVICE
 from shared.http.main import serve
 
 if __name__ == "__main__":

@@ -7,14 +7,12 @@ from aiohttp import web
 
 from services.checkout_api.handoff import use_reward_handoff
 from services.checkout_api.routes import routes
-from services.checkout_api.storage import SCHEMA, SERVICE
+from services.checkout_api.typedefs import SCHEMA, SERVICE
 from shared.config import Settings
 from shared.http.app import create_base_app
 from shared.http.idempotency import use_idempotency_purge
 from shared.http.lifecycle import use_database
 from shared.http.openapi import add_openapi
-
-__all__ = ["SCHEMA", "SERVICE", "create_app"]
 
 
 def create_app(settings: Settings) -> web.Application:

@@ -19,7 +19,7 @@ import asyncpg
 from services.checkout_api import domain, storage
 from services.checkout_api.domain import Line
 from services.checkout_api.projections import PROJECTORS
-from services.checkout_api.storage import SCHEMA, SERVICE
+from services.checkout_api.typedefs import SCHEMA, SOURCE
 from shared.errors import NotFound, Problem
 from shared.events.checkout import (
     CartCleared,
@@ -52,7 +52,7 @@ def cart_stream(customer_id: uuid.UUID) -> str:
 
 
 def _envelope(payload: Payload, subject: uuid.UUID, trace: Trace) -> Envelope:
-    return make_envelope(payload, source=SERVICE, subject=str(subject), trace=trace)
+    return make_envelope(payload, source=SOURCE, subject=str(subject), trace=trace)
 
 
 async def require_customer(conn: asyncpg.Connection, customer_id: uuid.UUID) -> asyncpg.Record:

@@ -19,7 +19,7 @@ from aiohttp import web
 from prometheus_client import Counter, Gauge
 
 from services.checkout_api.commands import enqueue_reward_job, reward_job
-from services.checkout_api.storage import SCHEMA
+from services.checkout_api.typedefs import SCHEMA
 from shared.config import Settings
 from shared.events.envelope import Trace
 from shared.http.lifecycle import DATABASE, run_periodic

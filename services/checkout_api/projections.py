@@ -13,7 +13,7 @@ from datetime import datetime
 
 import asyncpg
 
-from services.checkout_api.storage import SCHEMA
+from services.checkout_api.typedefs import SCHEMA
 from shared.events.checkout import (
     CartCleared,
     CartItemAdded,

@@ -11,7 +11,7 @@ import uuid
 import asyncpg
 
 from services.checkout_api import commands, storage
-from services.checkout_api.storage import SCHEMA
+from services.checkout_api.typedefs import SCHEMA
 from shared.config import Settings
 from shared.events.envelope import Trace
 

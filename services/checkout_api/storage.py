@@ -11,10 +11,8 @@ import uuid
 import asyncpg
 
 from services.checkout_api.domain import Line
+from services.checkout_api.typedefs import SCHEMA
 from shared.storage import ledger
-
-SCHEMA = "checkout"
-SERVICE = "checkout_api"
 
 CUSTOMER_COLUMNS = "id, name, referrer_id, level, tier"
 

@@ -1,4 +1,5 @@
-from services.reward_worker.app import SERVICE, create_app
+from services.reward_worker.app import create_app
+from services.reward_worker.typedefs import SERVICE
 from shared.http.main import serve
 
 if __name__ == "__main__":

@@ -10,7 +10,7 @@ from aiohttp import web
 from services.reward_worker import dashboard
 from services.reward_worker.domain import RewardRules
 from services.reward_worker.handlers import JOB_TYPE, reward_handler
-from services.reward_worker.storage import SCHEMA
+from services.reward_worker.typedefs import QUEUE, SCHEMA, SERVICE
 from shared.background import Loop
 from shared.config import Settings
 from shared.http.app import SETTINGS, add_readiness_check, create_base_app
@@ -18,11 +18,8 @@ from shared.http.lifecycle import DATABASE, run_loop, run_periodic, use_database
 from shared.messaging.destinations import USER_NOTICES
 from shared.messaging.outbox_app import use_outbox_relay
 from shared.messaging.sqs import sqs_publishers
-from shared.workqueue import RetryPolicy, Worker, WorkQueue, create_work_queue
+from shared.workqueue import RetryPolicy, Worker, create_work_queue
 from shared.workqueue.status import GAUGE_INTERVAL, update_queue_gauges
-
-SERVICE = "reward_worker"
-QUEUE = web.AppKey("work_queue", WorkQueue)
 
 
 def rules_from(settings: Settings) -> RewardRules:

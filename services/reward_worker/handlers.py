@@ -10,7 +10,8 @@ from prometheus_client import Counter
 
 from services.reward_worker import storage
 from services.reward_worker.domain import RewardRules
-from services.reward_worker.recording import SOURCE, Credit, notify, record_rewards, record_upgrade
+from services.reward_worker.recording import Credit, notify, record_rewards, record_upgrade
+from services.reward_worker.typedefs import SOURCE
 from shared.events.checkout import CheckoutCompleted, LevelUpgraded, RewardsDistributed
 from shared.events.envelope import Envelope
 from shared.logging import bound_context

@@ -13,7 +13,7 @@ import uuid
 
 import asyncpg
 
-from services.reward_worker.storage import SCHEMA
+from services.reward_worker.typedefs import SCHEMA
 from shared.events.checkout import LevelUpgraded, PointsCredited, RewardsDistributed
 from shared.events.envelope import Envelope
 from shared.storage import ledger

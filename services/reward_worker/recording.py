@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import asyncpg
 
 from services.reward_worker.projections import PROJECTORS
-from services.reward_worker.storage import SCHEMA
+from services.reward_worker.typedefs import SCHEMA, SOURCE
 from shared.events.checkout import (
     LevelUpgraded,
     PointsCredited,
@@ -27,8 +27,6 @@ from shared.messaging import outbox
 from shared.messaging.destinations import USER_NOTICES
 from shared.storage.ledger_projection import next_entry_ids
 from shared.storage.projections import record_next
-
-SOURCE = "reward_worker"
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import asyncpg
 
-SCHEMA = "checkout"
+from services.reward_worker.typedefs import SCHEMA
 
 
 @dataclass(frozen=True)

@@ -7,8 +7,9 @@ from aiohttp import web
 
 from services.checkout_api import commands, models
 from services.checkout_api.models import Customer, NewCustomer, Rewards, RewardsQuery
-from services.checkout_api.routes.edge import auth, may_read, run_idempotent
-from services.checkout_api.storage import SCHEMA
+from services.checkout_api.policy import may_read
+from services.checkout_api.routes.edge import auth, run_idempotent
+from services.checkout_api.typedefs import SCHEMA
 from shared.http.app import request_trace
 from shared.http.lifecycle import DATABASE
 from shared.http.openapi import operation

@@ -6,6 +6,7 @@ from aiohttp import web
 
 from services.checkout_api import models, storage
 from services.checkout_api.models import TransactionOut
+from services.checkout_api.policy import may_see_transaction
 from services.checkout_api.routes.edge import auth
 from shared.errors import NotFound
 from shared.http.lifecycle import DATABASE
@@ -25,6 +26,5 @@ async def get_transaction(request: web.Request) -> web.Response:
     if found is None:
         raise NotFound("transaction", transaction_id)
     row, lines = found
-    if principal.role != "admin" and principal.sub != str(row["customer_id"]):
-        raise NotFound("transaction", transaction_id)  # do not reveal others' transactions
+    may_see_transaction(principal, transaction_id, str(row["customer_id"]))
     return json_response(models.transaction(row, lines))

@@ -7,8 +7,9 @@ from aiohttp import web
 
 from services.checkout_api import commands, models
 from services.checkout_api.models import TopUpIn, TopUpOut, Wallet, WalletQuery
-from services.checkout_api.routes.edge import auth, may_read, me, run_idempotent
-from services.checkout_api.storage import SCHEMA
+from services.checkout_api.policy import may_read
+from services.checkout_api.routes.edge import auth, me, run_idempotent
+from services.checkout_api.typedefs import SCHEMA
 from shared.errors import Problem
 from shared.http.app import request_trace
 from shared.http.lifecycle import DATABASE
@@ -29,7 +30,7 @@ routes = web.RouteTableDef()
 async def get_wallet(request: web.Request) -> web.Response:
     principal = auth(request, "customer", "admin")
     query = parse_query(request, WalletQuery)
-    if principal.role == "admin":
+    if principal.is_admin:
         if query.customer_id is None:
             raise Problem(422, "an admin must name the wallet with ?customer_id=")
         customer_id = query.customer_id
