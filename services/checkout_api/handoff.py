@@ -20,6 +20,7 @@ from prometheus_client import Counter, Gauge
 
 from services.checkout_api.commands import enqueue_reward_job, reward_job
 from services.checkout_api.typedefs import SCHEMA
+from services.checkout_api.uow import PostgresUnitOfWork
 from shared.config import Settings
 from shared.events.envelope import Trace
 from shared.http.lifecycle import DATABASE, run_periodic
@@ -77,7 +78,7 @@ async def reconcile_once(db: Database, after: float, *, batch: int = 500) -> int
         for row in stale:
             trace = Trace(correlation_id=new_correlation_id())
             job = reward_job(row["id"], row["customer_id"], row["total"], row["tier"], trace)
-            await enqueue_reward_job(conn, job, row["tier"])
+            await enqueue_reward_job(PostgresUnitOfWork(conn), job, row["tier"])
         await conn.execute(
             f"""UPDATE {SCHEMA}.reward_handoffs
                 SET enqueued_at = now(),

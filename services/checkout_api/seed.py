@@ -12,6 +12,7 @@ import asyncpg
 
 from services.checkout_api import commands, storage
 from services.checkout_api.typedefs import SCHEMA
+from services.checkout_api.uow import PostgresUnitOfWork
 from shared.config import Settings
 from shared.events.envelope import Trace
 
@@ -30,16 +31,17 @@ TRACE = Trace()  # demo data answers no request
 
 
 async def seed(conn: asyncpg.Connection, settings: Settings) -> None:
+    uow = PostgresUnitOfWork(conn)
     for n, (name, price) in enumerate(PRODUCTS):
         product_id = seed_id("product", n)
         if not await storage.product_exists(conn, product_id):
-            await commands.add_product(conn, name, price, "seed", TRACE, product_id=product_id)
+            await commands.add_product(uow, name, price, "seed", TRACE, product_id=product_id)
     referrer: uuid.UUID | None = None
     for n, (name, tier) in enumerate(CUSTOMERS):
         customer_id = seed_id("customer", n)
         if await storage.customer(conn, customer_id) is None:
             await commands.register_customer(
-                conn, name, referrer, tier, "seed", TRACE, customer_id=customer_id
+                uow, name, referrer, tier, "seed", TRACE, customer_id=customer_id
             )
         referrer = customer_id
     buyer = seed_id("customer", len(CUSTOMERS) - 1)
@@ -47,4 +49,4 @@ async def seed(conn: asyncpg.Connection, settings: Settings) -> None:
         f"SELECT true FROM {SCHEMA}.ledger_entries WHERE owner_id = $1 AND kind = 'top_up'",
         str(buyer),
     ):
-        await commands.top_up(conn, buyer, DEMO_TOP_UP, "seed", TRACE)
+        await commands.top_up(uow, buyer, DEMO_TOP_UP, "seed", TRACE)

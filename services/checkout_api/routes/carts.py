@@ -9,7 +9,8 @@ from aiohttp import web
 
 from services.checkout_api import commands, models, storage
 from services.checkout_api.models import Cart, CartItemIn
-from services.checkout_api.routes.edge import auth, me, run_idempotent
+from services.checkout_api.routes.edge import auth, customer_or_404, me, run_idempotent
+from services.checkout_api.uow import PostgresUnitOfWork
 from shared.http.app import request_trace
 from shared.http.lifecycle import DATABASE
 from shared.http.openapi import operation
@@ -27,7 +28,7 @@ async def _cart(conn: asyncpg.Connection, customer_id: uuid.UUID) -> Cart:
 async def get_cart(request: web.Request) -> web.Response:
     customer_id = me(auth(request, "customer"))
     async with request.app[DATABASE].acquire() as conn:
-        await commands.require_customer(conn, customer_id)
+        await customer_or_404(conn, customer_id)
         cart = await _cart(conn, customer_id)
     return json_response(cart)
 
@@ -47,7 +48,11 @@ async def add_cart_item(request: web.Request) -> web.Response:
 
     async def effect(conn: asyncpg.Connection) -> tuple[int, object]:
         await commands.add_to_cart(
-            conn, customer_id, body.product_id, body.quantity, request_trace(request)
+            PostgresUnitOfWork(conn),
+            customer_id,
+            body.product_id,
+            body.quantity,
+            request_trace(request),
         )
         return 200, (await _cart(conn, customer_id)).model_dump(mode="json")
 
@@ -60,6 +65,8 @@ async def remove_cart_item(request: web.Request) -> web.Response:
     customer_id = me(auth(request, "customer"))
     product_id = path_uuid(request, "product_id", "cart item")
     async with request.app[DATABASE].transaction() as conn:
-        await commands.remove_from_cart(conn, customer_id, product_id, request_trace(request))
+        await commands.remove_from_cart(
+            PostgresUnitOfWork(conn), customer_id, product_id, request_trace(request)
+        )
         cart = await _cart(conn, customer_id)
     return json_response(cart)

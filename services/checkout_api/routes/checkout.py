@@ -8,6 +8,7 @@ from aiohttp import web
 from services.checkout_api import commands
 from services.checkout_api.models import CheckoutIn, CheckoutOut
 from services.checkout_api.routes.edge import auth, me, run_idempotent
+from services.checkout_api.uow import PostgresUnitOfWork
 from shared.http.app import request_trace
 from shared.http.openapi import operation
 from shared.http.validation import parse_optional_body
@@ -32,7 +33,7 @@ async def checkout(request: web.Request) -> web.Response:
 
     async def effect(conn: asyncpg.Connection) -> tuple[int, object]:
         transaction_id, total, balance = await commands.checkout(
-            conn, customer_id, items, request_trace(request)
+            PostgresUnitOfWork(conn), customer_id, items, request_trace(request)
         )
         out = CheckoutOut(
             transaction_id=transaction_id, total=total, balance=balance, rewards="pending"

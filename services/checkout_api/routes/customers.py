@@ -8,8 +8,9 @@ from aiohttp import web
 from services.checkout_api import commands, models
 from services.checkout_api.models import Customer, NewCustomer, Rewards, RewardsQuery
 from services.checkout_api.policy import may_read
-from services.checkout_api.routes.edge import auth, run_idempotent
+from services.checkout_api.routes.edge import auth, customer_or_404, run_idempotent
 from services.checkout_api.typedefs import SCHEMA
+from services.checkout_api.uow import PostgresUnitOfWork
 from shared.http.app import request_trace
 from shared.http.lifecycle import DATABASE
 from shared.http.openapi import operation
@@ -33,9 +34,14 @@ async def create_customer(request: web.Request) -> web.Response:
 
     async def effect(conn: asyncpg.Connection) -> tuple[int, object]:
         customer_id = await commands.register_customer(
-            conn, body.name, body.referrer_id, body.tier, principal.sub, request_trace(request)
+            PostgresUnitOfWork(conn),
+            body.name,
+            body.referrer_id,
+            body.tier,
+            principal.sub,
+            request_trace(request),
         )
-        row = await commands.require_customer(conn, customer_id)
+        row = await customer_or_404(conn, customer_id)
         return 201, models.customer(row).model_dump(mode="json")
 
     return await run_idempotent(request, principal, effect)
@@ -48,7 +54,7 @@ async def get_customer(request: web.Request) -> web.Response:
     customer_id = path_uuid(request, "customer_id", "customer")
     may_read(principal, customer_id)
     async with request.app[DATABASE].acquire() as conn:
-        row = await commands.require_customer(conn, customer_id)
+        row = await customer_or_404(conn, customer_id)
     return json_response(models.customer(row))
 
 
@@ -66,7 +72,7 @@ async def get_rewards(request: web.Request) -> web.Response:
     query = parse_query(request, RewardsQuery)
     owner = str(customer_id)
     async with request.app[DATABASE].transaction(isolation="repeatable_read") as conn:
-        row = await commands.require_customer(conn, customer_id)
+        row = await customer_or_404(conn, customer_id)
         points = await ledger.balance(conn, SCHEMA, ledger.POINTS, owner)
         rows = await ledger.entries(
             conn, SCHEMA, ledger.POINTS, owner, limit=query.limit + 1, before_id=query.before

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import uuid
 
+import asyncpg
 from aiohttp import web
 
+from services.checkout_api import storage
 from services.checkout_api.typedefs import SCHEMA
 from shared.errors import NotFound
 from shared.http.app import SETTINGS
@@ -24,6 +26,13 @@ def me(principal: Principal) -> uuid.UUID:
         return uuid.UUID(principal.sub)
     except ValueError:
         raise NotFound("customer", principal.sub) from None
+
+
+async def customer_or_404(conn: asyncpg.Connection, customer_id: uuid.UUID) -> asyncpg.Record:
+    row = await storage.customer(conn, customer_id)
+    if row is None:
+        raise NotFound("customer", customer_id)
+    return row
 
 
 async def run_idempotent(

@@ -8,6 +8,7 @@ from aiohttp import web
 from services.checkout_api import commands, models, storage
 from services.checkout_api.models import NewProduct, PageQuery, Product, ProductPage
 from services.checkout_api.routes.edge import auth, run_idempotent
+from services.checkout_api.uow import PostgresUnitOfWork
 from shared.http.app import request_trace
 from shared.http.lifecycle import DATABASE
 from shared.http.openapi import operation
@@ -42,7 +43,7 @@ async def create_product(request: web.Request) -> web.Response:
 
     async def effect(conn: asyncpg.Connection) -> tuple[int, object]:
         product_id = await commands.add_product(
-            conn, body.name, body.price, principal.sub, request_trace(request)
+            PostgresUnitOfWork(conn), body.name, body.price, principal.sub, request_trace(request)
         )
         return 201, Product(id=product_id, name=body.name, price=body.price).model_dump(mode="json")
 

@@ -8,8 +8,9 @@ from aiohttp import web
 from services.checkout_api import commands, models
 from services.checkout_api.models import TopUpIn, TopUpOut, Wallet, WalletQuery
 from services.checkout_api.policy import may_read
-from services.checkout_api.routes.edge import auth, me, run_idempotent
+from services.checkout_api.routes.edge import auth, customer_or_404, me, run_idempotent
 from services.checkout_api.typedefs import SCHEMA
+from services.checkout_api.uow import PostgresUnitOfWork
 from shared.errors import Problem
 from shared.http.app import request_trace
 from shared.http.lifecycle import DATABASE
@@ -39,7 +40,7 @@ async def get_wallet(request: web.Request) -> web.Response:
         may_read(principal, query.customer_id or customer_id)
     owner = str(customer_id)
     async with request.app[DATABASE].transaction(isolation="repeatable_read") as conn:
-        await commands.require_customer(conn, customer_id)
+        await customer_or_404(conn, customer_id)
         balance = await ledger.balance(conn, SCHEMA, ledger.WALLET, owner)
         rows = await ledger.entries(
             conn, SCHEMA, ledger.WALLET, owner, limit=query.limit + 1, before_id=query.before
@@ -65,7 +66,11 @@ async def create_top_up(request: web.Request) -> web.Response:
 
     async def effect(conn: asyncpg.Connection) -> tuple[int, object]:
         top_up_id, balance = await commands.top_up(
-            conn, body.customer_id, body.amount, principal.sub, request_trace(request)
+            PostgresUnitOfWork(conn),
+            body.customer_id,
+            body.amount,
+            principal.sub,
+            request_trace(request),
         )
         out = TopUpOut(
             top_up_id=top_up_id, customer_id=body.customer_id, amount=body.amount, balance=balance
