@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 import uuid
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 STATES = ("waiting", "active", "delayed", "failed", "completed")
 MAX_PRIORITY = 255
@@ -159,3 +159,19 @@ class WorkQueue(Protocol):
     async def ping(self) -> None: ...
 
     async def close(self) -> None: ...
+
+
+@runtime_checkable
+class QueueAdmin(Protocol):
+    """What tests and clean-up tools may do that no producer or worker needs."""
+
+    async def delete_everything(self) -> None:
+        """Remove every key or queue of this work queue from the broker."""
+        ...
+
+
+def admin(queue: WorkQueue) -> QueueAdmin:
+    """The admin side of a queue (both backends have one)."""
+    if not isinstance(queue, QueueAdmin):
+        raise TypeError(f"{type(queue).__name__} has no admin operations")
+    return queue

@@ -15,6 +15,7 @@ from shared.config import Settings
 from shared.http.auth import mint_token
 from shared.http.lifecycle import DATABASE
 from shared.workqueue import create_work_queue
+from shared.workqueue.base import admin
 from tests.support.http import bearer, serve
 
 
@@ -95,6 +96,6 @@ async def api(settings: Settings) -> AsyncIterator[Api]:
         yield Api(client, test_settings)
     queue = create_work_queue(test_settings)
     try:
-        await queue.delete_everything()  # type: ignore[attr-defined]
+        await admin(queue).delete_everything()
     finally:
         await queue.close()

@@ -15,6 +15,7 @@ from shared.config import Settings
 from shared.http.lifecycle import DATABASE
 from shared.storage.pool import Database
 from shared.workqueue import WorkQueue, open_work_queue
+from shared.workqueue.base import admin
 from tests.integration.checkout.conftest import Api, checkout_settings
 from tests.support.http import serve
 from tests.support.proxy import TcpProxy
@@ -33,7 +34,7 @@ async def running(
         try:
             yield Api(client, settings), queue
         finally:
-            await queue.delete_everything()  # type: ignore[attr-defined]
+            await admin(queue).delete_everything()
 
 
 async def _buy(api: Api, count: int, price: int = 500) -> list[str]:
@@ -107,7 +108,7 @@ async def test_a_broker_that_lost_its_jobs_gets_them_back_from_the_reconciler(
                 uuid.UUID(done),
             )
         await eventually(lambda: _outbox_drained(db, [done, pending]), what="outbox drained")
-        await queue.delete_everything()  # type: ignore[attr-defined]
+        await admin(queue).delete_everything()
 
         await eventually(lambda: _all_queued(queue, [pending]), timeout=20, what="job back")
         # Only the reconciler writes a job to the outbox again once it has been relayed.
@@ -211,6 +212,6 @@ async def test_with_rabbitmq_down_checkouts_succeed_and_their_jobs_follow(
             await eventually(lambda: _outbox_drained(db, ids), timeout=60, what="jobs relayed")
             status = await queue.status()
             assert (status["waiting"] or 0) >= 50
-            await queue.delete_everything()  # type: ignore[attr-defined]
+            await admin(queue).delete_everything()
     finally:
         await proxy.close()

@@ -23,6 +23,7 @@ from shared.http.lifecycle import DATABASE
 from shared.storage.eventstore import read_stream
 from shared.storage.pool import Database
 from shared.workqueue import create_work_queue
+from shared.workqueue.base import admin
 from tests.conftest import SERVER_DSN, _with_database, drop_database
 from tests.integration.booking.api import running, unique
 from tests.integration.booking.test_replay import mixed_workload
@@ -132,7 +133,7 @@ async def test_replay_rebuilds_every_read_model_of_both_contexts_equal_to_the_li
             await checkout_workload(Api(client, private))
     finally:
         queue = create_work_queue(private)
-        await queue.delete_everything()  # type: ignore[attr-defined]
+        await admin(queue).delete_everything()
         await queue.close()
 
     db = Database(private.database_url, max_size=2)

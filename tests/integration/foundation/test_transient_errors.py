@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 
 import asyncpg
 import pytest
-from aiohttp import web
+from aiohttp import ClientResponse, web
 from aiohttp.test_utils import TestClient
 
 from services.checkout_api.app import create_app
@@ -73,11 +73,11 @@ async def client(settings: Settings, db: Database, schema: str) -> AsyncIterator
         yield client
 
 
-async def assert_retry_later(response: web.Response | object) -> None:
-    assert response.status == 503  # type: ignore[attr-defined]
-    assert response.content_type == PROBLEM_JSON  # type: ignore[attr-defined]
-    assert int(response.headers["Retry-After"]) >= 1  # type: ignore[attr-defined]
-    body = await response.json()  # type: ignore[attr-defined]
+async def assert_retry_later(response: ClientResponse) -> None:
+    assert response.status == 503
+    assert response.content_type == PROBLEM_JSON
+    assert int(response.headers["Retry-After"]) >= 1
+    body = await response.json()
     assert body["status"] == 503
 
 

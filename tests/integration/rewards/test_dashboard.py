@@ -8,12 +8,15 @@ from collections.abc import AsyncIterator
 from urllib.parse import urlsplit, urlunsplit
 
 import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient
 
 from services.reward_worker.app import create_app
 from shared.config import Settings
 from shared.http.auth import mint_token
 from shared.storage.pool import Database
 from shared.workqueue import create_work_queue
+from shared.workqueue.base import admin
 from tests.integration.rewards.conftest import create_chain, create_transactions, reward_job
 from tests.support.http import serve
 from tests.support.proxy import TcpProxy
@@ -119,10 +122,10 @@ async def test_a_failed_reward_job_is_retried_from_the_dashboard_and_completes(
             await browser.close()
         await eventually(rewards_done, timeout=20, what="the checkout's rewards to be done")
     finally:
-        await producer.delete_everything()  # type: ignore[attr-defined]
+        await admin(producer).delete_everything()
         await producer.close()
 
 
-async def _ready(client: object) -> bool:
-    response = await client.get("/readyz")  # type: ignore[attr-defined]
+async def _ready(client: TestClient[web.Request, web.Application]) -> bool:
+    response = await client.get("/readyz")
     return bool(response.status == 200)

@@ -14,6 +14,7 @@ from services.reward_worker.domain import RewardRules
 from shared.config import Settings
 from shared.storage.pool import Database
 from shared.workqueue import NewJob, WorkQueue, create_work_queue
+from shared.workqueue.base import admin
 from tests.integration.rewards.conftest import (
     create_chain,
     create_transactions,
@@ -43,7 +44,7 @@ async def volume_queue(
     )
     queue = create_work_queue(queue_settings)
     yield queue_settings, queue
-    await queue.delete_everything()  # type: ignore[attr-defined]
+    await admin(queue).delete_everything()
     await queue.close()
 
 

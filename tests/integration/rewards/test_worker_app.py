@@ -11,6 +11,7 @@ from shared.config import Settings
 from shared.messaging.sqs import sqs_client
 from shared.storage.pool import Database
 from shared.workqueue import create_work_queue
+from shared.workqueue.base import admin
 from tests.integration.rewards.conftest import create_chain, create_transactions, reward_job
 from tests.support.http import serve
 from tests.support.proxy import TcpProxy
@@ -49,7 +50,7 @@ async def test_a_queued_reward_job_credits_points_and_sends_the_notices_to_sqs(
             assert ready.status == 200, await ready.text()
             metrics = await (await client.get("/metrics")).text()
     finally:
-        await producer.delete_everything()  # type: ignore[attr-defined]
+        await admin(producer).delete_everything()
         await producer.close()
 
     by_type = {n["type"]: n for n in notices}

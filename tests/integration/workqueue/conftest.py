@@ -9,6 +9,7 @@ import pytest
 
 from shared.config import Settings
 from shared.workqueue import WorkQueue, create_work_queue
+from shared.workqueue.base import admin
 
 BACKENDS = ["redis", "amqp"]
 
@@ -33,5 +34,5 @@ def queue_settings(settings: Settings, backend: str) -> Settings:
 async def queue(queue_settings: Settings) -> AsyncIterator[WorkQueue]:
     queue = create_work_queue(queue_settings)
     yield queue
-    await queue.delete_everything()  # type: ignore[attr-defined]
+    await admin(queue).delete_everything()
     await queue.close()

@@ -8,6 +8,7 @@ import pytest
 
 from shared.config import Settings
 from shared.workqueue import NewJob, Outcome, WorkQueue, create_work_queue
+from shared.workqueue.base import admin
 
 pytestmark = pytest.mark.parametrize("backend", ["amqp"])
 
@@ -69,7 +70,7 @@ async def test_jobs_of_the_previous_layout_are_kept_at_the_first_connect(
             with pytest.raises(aiormq.exceptions.ChannelNotFoundEntity):
                 await probe.declare_queue(f"{name}.failed", passive=True)
         finally:
-            await queue.delete_everything()  # type: ignore[attr-defined]
+            await admin(queue).delete_everything()
             await queue.close()
     finally:
         await connection.close()

@@ -9,7 +9,9 @@ import pytest
 from shared.config import Settings
 from shared.messaging.outbox import OutboxMessage
 from shared.workqueue import Job, NewJob, RetryPolicy, Worker, WorkQueue, create_work_queue
+from shared.workqueue.base import admin
 from shared.workqueue.publisher import WorkQueuePublisher
+from shared.workqueue.redis_backend import RedisWorkQueue
 from tests.integration.workqueue.test_delivery import running
 from tests.support.wait import eventually
 
@@ -77,13 +79,14 @@ async def test_completed_and_failed_jobs_are_kept_only_up_to_their_limits(
             await eventually(lambda: _processed(worker, 20), what="every job to run")
         counts = await eventually(lambda: _counts_at(queue, completed=5, failed=3))
         assert counts["waiting"] == 0
-        stored = [key async for key in queue.redis.scan_iter(match=queue.prefix + "job:*")]  # type: ignore[attr-defined]
+        assert isinstance(queue, RedisWorkQueue)
+        stored = [key async for key in queue.redis.scan_iter(match=queue.prefix + "job:*")]
         assert len(stored) == 8  # the trimmed jobs are gone, not just unlisted
         assert await queue.purge_completed() == 5
         assert (await queue.status())["completed"] == 0
         assert await queue.inspect("j1") is None
     finally:
-        await queue.delete_everything()  # type: ignore[attr-defined]
+        await admin(queue).delete_everything()
         await queue.close()
 
 

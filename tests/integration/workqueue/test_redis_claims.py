@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from shared.workqueue import Job, NewJob, Outcome, WorkQueue
+from shared.workqueue.redis_backend import RedisWorkQueue
 from tests.support.wait import eventually
 
 pytestmark = pytest.mark.parametrize("backend", ["redis"])
@@ -63,7 +64,8 @@ async def test_retry_all_skips_a_failed_id_whose_job_is_gone_and_retries_the_res
     await queue.enqueue_many([NewJob("work", {}, job_id=i) for i in ("gone", "kept")])
     claimed = await queue.claim(2, 0)
     await queue.settle([Outcome(job, "failed", error="ValueError: bad") for job in claimed])
-    await queue.redis.delete(queue.key("job:gone"))  # type: ignore[attr-defined]
+    assert isinstance(queue, RedisWorkQueue)  # the hash is a Redis key
+    await queue.redis.delete(queue.key("job:gone"))
 
     assert await queue.retry_all_failed() == 1
     counts = await queue.status()
