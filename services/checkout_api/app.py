@@ -6,7 +6,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from services.checkout_api.handoff import use_reward_handoff
-from services.checkout_api.routes import routes
+from services.checkout_api.routes import add_routes
 from services.checkout_api.typedefs import SCHEMA, SERVICE
 from shared.config import Settings
 from shared.http.app import create_base_app
@@ -18,7 +18,7 @@ from shared.http.openapi import add_openapi
 def create_app(settings: Settings) -> web.Application:
     app = create_base_app(SERVICE, settings)
     use_database(app, settings)
-    app.router.add_routes(routes)
+    add_routes(app)
     add_openapi(app, "checkout_api")
     use_reward_handoff(app, settings)
     use_idempotency_purge(app, SCHEMA)

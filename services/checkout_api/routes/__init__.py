@@ -1,5 +1,5 @@
 """HTTP edge of checkout_api, one module per resource: authenticate, validate, run one
-command or query, answer. `routes` holds every route; the app registers them at once."""
+command or query, answer. `add_routes` registers every route."""
 
 from __future__ import annotations
 
@@ -14,11 +14,7 @@ from services.checkout_api.routes import (
     wallet,
 )
 
-routes: list[web.AbstractRouteDef] = [
-    *products.routes,
-    *carts.routes,
-    *checkout.routes,
-    *wallet.routes,
-    *transactions.routes,
-    *customers.routes,
-]
+
+def add_routes(app: web.Application) -> None:
+    for resource in (products, carts, checkout, wallet, transactions, customers):
+        resource.add_routes(app)

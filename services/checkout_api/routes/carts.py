@@ -16,14 +16,11 @@ from shared.http.lifecycle import DATABASE
 from shared.http.openapi import operation
 from shared.http.validation import json_response, parse_body, path_uuid
 
-routes = web.RouteTableDef()
-
 
 async def _cart(conn: asyncpg.Connection, customer_id: uuid.UUID) -> Cart:
     return models.cart(customer_id, await storage.cart_lines(conn, customer_id))
 
 
-@routes.get("/carts/me")
 @operation("The caller's cart, priced from the catalogue", response=Cart, errors=(404,))
 async def get_cart(request: web.Request) -> web.Response:
     customer_id = me(auth(request, "customer"))
@@ -33,7 +30,6 @@ async def get_cart(request: web.Request) -> web.Response:
     return json_response(cart)
 
 
-@routes.post("/carts/me/items")
 @operation(
     "Add units of a product to the caller's cart",
     body=CartItemIn,
@@ -59,7 +55,6 @@ async def add_cart_item(request: web.Request) -> web.Response:
     return await run_idempotent(request, principal, effect)
 
 
-@routes.delete("/carts/me/items/{product_id}")
 @operation("Remove a product from the caller's cart", response=Cart, errors=(404,))
 async def remove_cart_item(request: web.Request) -> web.Response:
     customer_id = me(auth(request, "customer"))
@@ -70,3 +65,9 @@ async def remove_cart_item(request: web.Request) -> web.Response:
         )
         cart = await _cart(conn, customer_id)
     return json_response(cart)
+
+
+def add_routes(app: web.Application) -> None:
+    app.router.add_get("/carts/me", get_cart)
+    app.router.add_post("/carts/me/items", add_cart_item)
+    app.router.add_delete("/carts/me/items/{product_id}", remove_cart_item)

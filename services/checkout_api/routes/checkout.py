@@ -13,10 +13,7 @@ from shared.http.app import request_trace
 from shared.http.openapi import operation
 from shared.http.validation import parse_optional_body
 
-routes = web.RouteTableDef()
 
-
-@routes.post("/checkout")
 @operation(
     "Pay the cart (or the given items) from the wallet; Idempotency-Key is required",
     body=CheckoutIn,
@@ -41,3 +38,7 @@ async def checkout(request: web.Request) -> web.Response:
         return 201, out.model_dump(mode="json")
 
     return await run_idempotent(request, principal, effect, required=True)
+
+
+def add_routes(app: web.Application) -> None:
+    app.router.add_post("/checkout", checkout)

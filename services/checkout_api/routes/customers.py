@@ -17,10 +17,7 @@ from shared.http.openapi import operation
 from shared.http.validation import json_response, parse_body, parse_query, path_uuid
 from shared.storage import ledger
 
-routes = web.RouteTableDef()
 
-
-@routes.post("/customers")
 @operation(
     "Register a customer, optionally referred by an existing one (admin)",
     body=NewCustomer,
@@ -47,7 +44,6 @@ async def create_customer(request: web.Request) -> web.Response:
     return await run_idempotent(request, principal, effect)
 
 
-@routes.get("/customers/{customer_id}")
 @operation("A customer", response=Customer, errors=(404,))
 async def get_customer(request: web.Request) -> web.Response:
     principal = auth(request, "customer", "admin")
@@ -58,7 +54,6 @@ async def get_customer(request: web.Request) -> web.Response:
     return json_response(models.customer(row))
 
 
-@routes.get("/customers/{customer_id}/rewards")
 @operation(
     "Tree points, level and reward entries of a customer",
     query=RewardsQuery,
@@ -87,3 +82,9 @@ async def get_rewards(request: web.Request) -> web.Response:
             next_before=next_before,
         )
     )
+
+
+def add_routes(app: web.Application) -> None:
+    app.router.add_post("/customers", create_customer)
+    app.router.add_get("/customers/{customer_id}", get_customer)
+    app.router.add_get("/customers/{customer_id}/rewards", get_rewards)

@@ -14,10 +14,7 @@ from shared.http.lifecycle import DATABASE
 from shared.http.openapi import operation
 from shared.http.validation import json_response, parse_body, parse_query
 
-routes = web.RouteTableDef()
 
-
-@routes.get("/products")
 @operation("List the catalogue", query=PageQuery, response=ProductPage)
 async def list_products(request: web.Request) -> web.Response:
     auth(request)
@@ -29,7 +26,6 @@ async def list_products(request: web.Request) -> web.Response:
     return json_response(ProductPage(items=items, next_offset=next_offset))
 
 
-@routes.post("/products")
 @operation(
     "Add a product to the catalogue (admin)",
     body=NewProduct,
@@ -48,3 +44,8 @@ async def create_product(request: web.Request) -> web.Response:
         return 201, Product(id=product_id, name=body.name, price=body.price).model_dump(mode="json")
 
     return await run_idempotent(request, principal, effect)
+
+
+def add_routes(app: web.Application) -> None:
+    app.router.add_get("/products", list_products)
+    app.router.add_post("/products", create_product)

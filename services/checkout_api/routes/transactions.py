@@ -13,10 +13,7 @@ from shared.http.lifecycle import DATABASE
 from shared.http.openapi import operation
 from shared.http.validation import json_response, path_uuid
 
-routes = web.RouteTableDef()
 
-
-@routes.get("/transactions/{transaction_id}")
 @operation("A transaction with its reward status", response=TransactionOut, errors=(404,))
 async def get_transaction(request: web.Request) -> web.Response:
     principal = auth(request, "customer", "admin")
@@ -28,3 +25,7 @@ async def get_transaction(request: web.Request) -> web.Response:
     row, lines = found
     may_see_transaction(principal, transaction_id, str(row["customer_id"]))
     return json_response(models.transaction(row, lines))
+
+
+def add_routes(app: web.Application) -> None:
+    app.router.add_get("/transactions/{transaction_id}", get_transaction)

@@ -18,10 +18,7 @@ from shared.http.openapi import operation
 from shared.http.validation import json_response, parse_body, parse_query
 from shared.storage import ledger
 
-routes = web.RouteTableDef()
 
-
-@routes.get("/wallet")
 @operation(
     "Balance and recent entries of a wallet, newest first",
     query=WalletQuery,
@@ -51,7 +48,6 @@ async def get_wallet(request: web.Request) -> web.Response:
     )
 
 
-@routes.post("/wallet/top-ups")
 @operation(
     "Credit a customer's wallet (admin); Idempotency-Key is required",
     body=TopUpIn,
@@ -79,3 +75,8 @@ async def create_top_up(request: web.Request) -> web.Response:
 
     # A retry without a key would credit twice: money moves only under a key.
     return await run_idempotent(request, principal, effect, required=True)
+
+
+def add_routes(app: web.Application) -> None:
+    app.router.add_get("/wallet", get_wallet)
+    app.router.add_post("/wallet/top-ups", create_top_up)
