@@ -6,7 +6,7 @@ messages in batches of ten. `release` makes messages visible again (at once on s
 after a backoff delay when a handler failed).
 
 Real SQS answers a stale receipt handle with `ReceiptHandleIsInvalid` and a message whose
-visibility already expired with `MessageNotInflight` (moto accepts both silently). Such a
+visibility already expired with `MessageNotInflight` (so does the local server). Such a
 message may be with another consumer by now: the heartbeat marks it `lost` and stops
 extending it, a failed delete is left to the redelivery (the handlers are idempotent).
 """
