@@ -391,3 +391,40 @@ async def test_a_backlog_of_sent_rows_larger_than_a_purge_slice_goes_at_once(
 
     start_relay(SqsPublisher(sqs, {DEST: queue}))
     await eventually(lambda: _zero(remaining()), timeout=20.0, what="the sent backlog purged")
+
+
+async def test_a_hung_destination_never_delays_the_rows_of_another(
+    db: Database, schema: str, sqs: Any, queue: str
+) -> None:
+    """One broker that never answers (a publish deadline of 5 s each time) must not hold up
+    a user's notice bound for another: each destination is relayed by a loop of its own."""
+    hung = asyncio.Event()
+
+    class NeverAnswers:
+        max_batch = 10
+
+        async def publish(self, destination: str, messages: list[OutboxMessage]) -> dict[int, str]:
+            hung.set()
+            await asyncio.Event().wait()
+            return {}
+
+    stuck = "stuck-destination"
+    async with db.transaction() as conn:
+        for n in range(20):
+            await outbox.add(conn, schema, stuck, envelope(n))
+    relay = OutboxRelay(
+        db,
+        schema,
+        {stuck: NeverAnswers(), DEST: SqsPublisher(sqs, {DEST: queue})},
+        publish_timeout=5.0,
+    )
+    task = asyncio.create_task(relay.run())
+    try:
+        await asyncio.wait_for(hung.wait(), 10)
+        ids = await write(db, schema, 3)
+        # Well inside the hung publish's deadline: nothing waits behind it.
+        await Receiver(sqs, queue).wait_for(ids, timeout=3.0)
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
