@@ -263,8 +263,10 @@ class SqsConsumer:
             await release(self.client, self.queue_url, [message], self._retry_delay(message))
 
     def _retry_delay(self, message: InFlight) -> int:
-        delay = self.retry_base * 2 ** (message.receive_count - 1)
-        return int(min(self.retry_cap, self.visibility_timeout, delay))
+        # No jitter: the receive count already spreads redeliveries of one message.
+        cap = min(self.retry_cap, self.visibility_timeout)
+        delay = backoff_delay(message.receive_count - 1, base=self.retry_base, cap=cap, jitter=0)
+        return int(delay)
 
     async def _shutdown(self, helpers: list[asyncio.Task[None]]) -> None:
         """Let handlers finish within the grace period, release the rest, flush deletes."""

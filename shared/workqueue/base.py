@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import random
 import uuid
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
+
+from shared.retry import backoff_delay
 
 STATES = ("waiting", "active", "delayed", "failed", "completed")
 MAX_PRIORITY = 255
@@ -68,8 +69,7 @@ class RetryPolicy:
 
     def delay(self, attempt: int) -> float:
         """Seconds to wait after failed attempt `attempt` (1, 2, ...): base * 2^(attempt-1)."""
-        raw = min(self.cap, self.base * 2.0 ** (attempt - 1))
-        return raw * random.uniform(1 - self.jitter, 1)
+        return backoff_delay(attempt - 1, base=self.base, cap=self.cap, jitter=self.jitter)
 
 
 class BatchEnqueue:
