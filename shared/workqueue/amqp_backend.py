@@ -25,6 +25,7 @@ import aiormq
 from aio_pika import abc
 
 from shared.logging import get_logger
+from shared.retry import chunked
 from shared.workqueue.amqp_failed import FailedJobs, migrate_legacy
 from shared.workqueue.amqp_messages import (
     Layout,
@@ -113,8 +114,7 @@ class AmqpWorkQueue(BatchEnqueue):
         exchange = channel.default_exchange
         try:
             # Confirms are awaited a window at a time: the broker acks them in batches.
-            for start in range(0, len(messages), PUBLISH_WINDOW):
-                window = messages[start : start + PUBLISH_WINDOW]
+            for window in chunked(messages, PUBLISH_WINDOW):
                 results = await asyncio.gather(
                     *(exchange.publish(m, routing_key=rk) for m, rk in window)
                 )

@@ -27,6 +27,7 @@ import aiormq
 from aio_pika.abc import AbstractChannel, AbstractConnection, AbstractExchange, AbstractQueue
 
 from shared.logging import get_logger
+from shared.retry import chunked
 from shared.workqueue.base import QueueUnavailable
 
 log = get_logger(__name__)
@@ -147,8 +148,7 @@ class JobRegistry:
             raise QueueUnavailable("amqp: the job registry is not declared")
         results: list[Any] = []
         lanes = self._lanes
-        for start in range(0, len(ids), WINDOW):
-            window = ids[start : start + WINDOW]
+        for window in chunked(ids, WINDOW):
             results += await asyncio.gather(
                 *(op(lanes[n % len(lanes)], i) for n, i in enumerate(window))
             )

@@ -17,6 +17,7 @@ import redis.asyncio as aioredis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from shared.retry import chunked
 from shared.workqueue import redis_scripts as lua
 from shared.workqueue.base import BatchEnqueue, Job, NewJob, Outcome, QueueUnavailable
 
@@ -76,7 +77,7 @@ class RedisWorkQueue(BatchEnqueue):
         script = self._scripts["ENQUEUE"]
         try:
             async with self.redis.pipeline(transaction=False) as pipe:
-                for start in range(0, len(jobs), ENQUEUE_CHUNK):
+                for chunk in chunked(jobs, ENQUEUE_CHUNK):
                     batch = [
                         [
                             job.job_id,
@@ -85,7 +86,7 @@ class RedisWorkQueue(BatchEnqueue):
                             job.priority,
                             int(job.delay * 1000),
                         ]
-                        for job in jobs[start : start + ENQUEUE_CHUNK]
+                        for job in chunk
                     ]
                     await script(keys=[self.prefix], args=[_dumps(batch)], client=pipe)
                 results = await pipe.execute()
@@ -194,8 +195,8 @@ class RedisWorkQueue(BatchEnqueue):
     async def delete_everything(self) -> None:
         """Drop every key of this queue (tests and decommissioning)."""
         keys = [k async for k in self.redis.scan_iter(match=self.prefix + "*", count=1000)]
-        for start in range(0, len(keys), 1000):
-            await self.redis.delete(*keys[start : start + 1000])
+        for chunk in chunked(keys, 1000):
+            await self.redis.delete(*chunk)
 
     async def ping(self) -> None:
         await self.redis.ping()
