@@ -1,6 +1,6 @@
 """Dead-letter queue tooling: look at what is there, move it back to its source queue.
 
-Works with plain receive, send and delete, so it runs against any SQS server (moto has no
+Works with plain receive, send and delete, so it runs against any SQS server (not all have the
 message-move API). A redriven message is a new SQS message with the same body and
 attributes; consumers skip it if they had processed its event after all (idempotency).
 Only messages whose send succeeded are deleted from the dead-letter queue.

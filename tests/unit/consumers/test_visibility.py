@@ -1,4 +1,4 @@
-"""What real SQS answers and moto never did: stale receipt handles, MessageNotInflight."""
+"""What real SQS (and the local server) answers to stale receipt handles: MessageNotInflight."""
 
 from __future__ import annotations
 
