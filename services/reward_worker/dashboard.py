@@ -9,7 +9,6 @@ or when a browser says it comes from another origin (a page elsewhere posting a 
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -17,7 +16,7 @@ from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 
 from shared.errors import Forbidden, NotFound
-from shared.http.app import SETTINGS
+from shared.http.app import SETTINGS, RequestHandler
 from shared.http.auth import authenticate
 from shared.http.validation import parse_query
 from shared.workqueue import WorkQueue
@@ -35,7 +34,6 @@ PAGE_HEADERS = {
     "Cache-Control": "no-store",
 }
 
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 class FailedQuery(BaseModel):
@@ -93,7 +91,7 @@ def _navigation_to_page(request: web.Request) -> bool:
     )
 
 
-def guarded(handler: Handler, *, admin: bool = True) -> Handler:
+def guarded(handler: RequestHandler, *, admin: bool = True) -> RequestHandler:
     """`handler` behind the host and origin checks and, for JSON routes, an admin token."""
 
     async def guard(request: web.Request) -> web.StreamResponse:

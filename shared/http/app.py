@@ -25,7 +25,7 @@ from shared.storage.pool import is_refused_input, is_transient, is_unavailable
 log = get_logger(__name__)
 
 ReadinessCheck = Callable[[], Awaitable[object]]
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+RequestHandler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 SETTINGS = web.AppKey("settings", Settings)
 SERVICE = web.AppKey("service", str)
@@ -73,7 +73,7 @@ def _refuse_unstorable_parameters(request: web.Request) -> None:
 
 
 @web.middleware
-async def problem_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+async def problem_middleware(request: web.Request, handler: RequestHandler) -> web.StreamResponse:
     """Turn every failure into problem+json; never let a stack trace reach the client."""
     try:
         _refuse_unstorable_parameters(request)
@@ -136,7 +136,7 @@ TRACEPARENT = re.compile(r"[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}")
 
 
 @web.middleware
-async def context_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+async def context_middleware(request: web.Request, handler: RequestHandler) -> web.StreamResponse:
     """Bind a correlation id and a W3C traceparent to the request and every log line."""
     correlation_id = request.headers.get("X-Correlation-ID", "")
     if not CORRELATION_ID.fullmatch(correlation_id):
@@ -152,7 +152,7 @@ async def context_middleware(request: web.Request, handler: Handler) -> web.Stre
 
 
 @web.middleware
-async def metrics_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+async def metrics_middleware(request: web.Request, handler: RequestHandler) -> web.StreamResponse:
     started = time.perf_counter()
     status = 500
     try:

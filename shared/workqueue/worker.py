@@ -24,7 +24,7 @@ from shared.workqueue.base import Job, Outcome, QueueUnavailable, RetryPolicy, W
 
 log = get_logger(__name__)
 
-Handler = Callable[[Job], Awaitable[Any]]
+JobHandler = Callable[[Job], Awaitable[Any]]
 IDLE_WAIT = 1.0
 
 
@@ -36,7 +36,7 @@ class Worker:
     def __init__(
         self,
         queue: WorkQueue,
-        handlers: dict[str, Handler],
+        handlers: dict[str, JobHandler],
         *,
         concurrency: int = 32,
         retry: dict[str, RetryPolicy] | None = None,
