@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed-$(shell sha1sum requirements.lock | cut -c1-12)
 SQS_DIR := tools/sqs
 SQS_STAMP := $(SQS_DIR)/node_modules/.installed-$(shell sha1sum $(SQS_DIR)/package-lock.json | cut -c1-12)
 
-.PHONY: help install sqs-server services system-deps browser run test test-unit test-faults lint fmt migrate \
+.PHONY: help install sqs-server services system-deps browser ops-tools run test test-unit test-faults lint fmt migrate \
         provision-queues seed token bench export-events replay queue-status dlq-inspect dlq-redrive clean
 
 help:  ## list the targets
@@ -44,7 +44,15 @@ browser:  ## Debian's Chromium for the dashboard test (Playwright drives it; no 
 	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } || \
 	  echo "warning: chromium is not installed; the dashboard test will be skipped"
 
-test: install sqs-server services browser  ## the whole suite against real servers
+# Debian's nginx (the gateway test) and promtool (the Prometheus tests). The tests run their
+# own nginx, never the system service. Without root or the packages the tests skip, saying why.
+ops-tools:  ## Debian's nginx and prometheus (promtool) for the gateway and alert rule tests
+	@{ command -v promtool >/dev/null && { command -v nginx || test -x /usr/sbin/nginx; } >/dev/null; } || \
+	  { [ "$$(id -u)" = 0 ] && apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+	  apt-get install -y -qq --no-install-recommends nginx prometheus >/dev/null; } || \
+	  echo "warning: nginx or promtool is not installed; the gateway and rule tests will be skipped"
+
+test: install sqs-server services browser ops-tools  ## the whole suite against real servers
 	$(PY) -m pytest
 
 test-faults: install sqs-server services  ## the fault suite: outages of private servers, SIGKILLed processes
