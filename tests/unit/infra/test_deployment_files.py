@@ -46,21 +46,15 @@ def test_alert_rules_parse_and_name_existing_metrics() -> None:
 
 def test_gateway_routes_each_prefix_to_its_service() -> None:
     conf = (INFRA / "nginx" / "nginx.conf").read_text()
-    booking = re.search(r"\^/\(([^)]*)\).*booking_api", conf)
-    checkout = re.search(r"\^/\(([^)]*)\)[^\n]*\n\s*proxy_pass http://checkout_api", conf)
-    assert booking and set(booking.group(1).split("|")) == {
-        "bookings",
-        "providers",
-        "available-slots",
+    routes = dict(
+        re.findall(r"location ~ \^/\(([^)]*)\)\(/\|\$\) \{[^}]*proxy_pass http://(\w+);", conf)
+    )
+    assert {upstream: set(prefixes.split("|")) for prefixes, upstream in routes.items()} == {
+        "booking_api": {"bookings", "providers", "available-slots"},
+        "checkout_api": {"checkout", "carts", "wallet", "products", "customers", "transactions"},
     }
-    assert checkout and set(checkout.group(1).split("|")) == {
-        "checkout",
-        "carts",
-        "wallet",
-        "products",
-        "customers",
-        "transactions",
-    }
+    assert "server booking_api:8081;" in conf and "server checkout_api:8082;" in conf
+    assert "listen 8080;" in conf
 
 
 def test_kubernetes_manifests_parse_with_probes() -> None:
