@@ -59,3 +59,8 @@ class ServiceUnavailable(Problem):
     def __init__(self, detail: str, *, retry_after: int = 1, **extensions: Any) -> None:
         super().__init__(503, detail, **extensions)
         self.retry_after = retry_after
+
+
+class RefusedToStart(RuntimeError):
+    """The process must not run as configured (e.g. a broker that may lose jobs): it exits
+    with this one-line message, never serving."""

@@ -3,6 +3,7 @@ outbox relay of reward notices to SQS, the queue gauges), plus the queue dashboa
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator
 
 from aiohttp import web
@@ -15,11 +16,14 @@ from shared.background import Loop
 from shared.config import Settings
 from shared.http.app import SETTINGS, add_readiness_check, create_base_app
 from shared.http.lifecycle import DATABASE, run_loop, run_periodic, use_database
+from shared.logging import get_logger
 from shared.messaging.destinations import USER_NOTICES
 from shared.messaging.outbox_app import use_outbox_relay
 from shared.messaging.sqs import sqs_publishers
-from shared.workqueue import RetryPolicy, Worker, create_work_queue
+from shared.workqueue import QueueUnavailable, RetryPolicy, Worker, create_work_queue
 from shared.workqueue.status import GAUGE_INTERVAL, update_queue_gauges
+
+log = get_logger(__name__)
 
 
 def rules_from(settings: Settings) -> RewardRules:
@@ -53,6 +57,15 @@ def create_app(settings: Settings) -> web.Application:
 
 async def _work_queue(app: web.Application) -> AsyncIterator[None]:
     queue = create_work_queue(app[SETTINGS])
+    try:
+        # A broker that may drop jobs on its own refuses the start (the error names the
+        # setting); one that does not answer yet is checked again by the worker loop.
+        await queue.verify()
+    except QueueUnavailable as exc:
+        log.warning("work queue broker not reachable at start; checked later", error=str(exc))
+    except BaseException:
+        await queue.close()
+        raise
     app[QUEUE] = queue
     yield
     await queue.close()
@@ -70,6 +83,8 @@ def _worker_loop(app: web.Application) -> Loop:
     current: list[Worker] = []
 
     async def run() -> None:
+        with contextlib.suppress(QueueUnavailable):  # the worker waits out an outage itself
+            await app[QUEUE].verify()
         worker = Worker(
             app[QUEUE],
             handlers,

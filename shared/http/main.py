@@ -7,8 +7,11 @@ from collections.abc import Callable
 from aiohttp import web
 
 from shared.config import Settings
+from shared.errors import RefusedToStart
 from shared.http.app import run
-from shared.logging import configure_logging
+from shared.logging import configure_logging, get_logger
+
+log = get_logger(__name__)
 
 
 def serve(
@@ -18,4 +21,8 @@ def serve(
 ) -> None:
     settings = Settings()
     configure_logging(service, settings.log_level, json=settings.log_json)
-    run(create_app(settings), port(settings))
+    try:
+        run(create_app(settings), port(settings))
+    except RefusedToStart as refused:
+        log.error("refused to start", error=str(refused))
+        raise SystemExit(f"error: {refused}") from None

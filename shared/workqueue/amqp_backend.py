@@ -284,6 +284,9 @@ class AmqpWorkQueue(BatchEnqueue):
             await channel.queue_delete(name)
         await self.registry.delete(channel)
 
+    async def verify(self) -> None:
+        """Nothing to check: the queues are durable and messages persistent by declaration."""
+
     async def ping(self) -> None:
         channel = await self.connect()
         if channel.is_closed:

@@ -158,6 +158,11 @@ class WorkQueue(Protocol):
 
     async def ping(self) -> None: ...
 
+    async def verify(self) -> None:
+        """Refuse a broker that may drop jobs on its own (raises); warn of one that keeps
+        nothing across a restart."""
+        ...
+
     async def close(self) -> None: ...
 
 

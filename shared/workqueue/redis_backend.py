@@ -18,6 +18,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from shared.retry import chunked
+from shared.workqueue import redis_safety
 from shared.workqueue import redis_scripts as lua
 from shared.workqueue.base import BatchEnqueue, Job, NewJob, Outcome, QueueUnavailable
 
@@ -200,6 +201,12 @@ class RedisWorkQueue(BatchEnqueue):
 
     async def ping(self) -> None:
         await self.redis.ping()
+
+    async def verify(self) -> None:
+        try:
+            await redis_safety.check(self.redis, self.name)
+        except CONNECTION_ERRORS as exc:
+            raise QueueUnavailable(f"redis: {exc}") from exc
 
     async def close(self) -> None:
         await self.redis.aclose()
