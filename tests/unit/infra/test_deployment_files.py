@@ -58,7 +58,7 @@ def test_gateway_routes_each_prefix_to_its_service() -> None:
 
 
 def test_kubernetes_manifests_parse_with_probes() -> None:
-    for path in (INFRA / "k8s").glob("*.yaml"):
+    for path in (INFRA / "k8s").glob("**/*.yaml"):
         for doc in yaml.safe_load_all(path.read_text()):
             if doc["kind"] == "Deployment":
                 container = doc["spec"]["template"]["spec"]["containers"][0]
