@@ -1,4 +1,4 @@
-"""What changes state: create a slot, book it, move a booking through its life.
+"""What changes state: create or withdraw a slot, book it, move a booking through its life.
 
 Each command is load, decide, record, publish, in the caller's unit of work: the aggregate
 decides, the event is appended at the stream's expected version and projected into the read
@@ -10,9 +10,14 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from services.booking_api.domain import Booking, Status, pending_deadline
+from services.booking_api.domain import Booking, SlotStatus, Status, pending_deadline
 from services.booking_api.typedefs import SOURCE
-from services.booking_api.uow import BookingUnitOfWork, UniquenessViolated
+from services.booking_api.uow import (
+    BookingUnitOfWork,
+    HeldSlot,
+    SlotOverlaps,
+    UniquenessViolated,
+)
 from shared.errors import Conflict, NotFound
 from shared.events.booking import (
     BookingCancelled,
@@ -20,6 +25,7 @@ from shared.events.booking import (
     BookingCreated,
     BookingExpired,
     BookingRejected,
+    BookingRescheduled,
     SlotCreated,
 )
 from shared.events.envelope import Envelope, Payload, Trace, make_envelope
@@ -33,6 +39,7 @@ AUDIENCES: dict[type[Payload], tuple[str, ...]] = {
     BookingRejected: (PROVIDER_EVENTS, USER_NOTICES),
     BookingCancelled: (PROVIDER_EVENTS, USER_NOTICES),
     BookingExpired: (PROVIDER_EVENTS, USER_NOTICES),
+    BookingRescheduled: (PROVIDER_EVENTS, USER_NOTICES),
 }
 
 
@@ -52,13 +59,35 @@ async def create_slot(
     actor: str,
     trace: Trace,
 ) -> uuid.UUID:
-    """A new open slot of `provider_id`; returns its id."""
+    """A new open slot of `provider_id`; returns its id. 409 naming the slot in the way when
+    it would overlap another of the provider's slots (touching is fine)."""
     slot_id = uuid.uuid4()
     payload = SlotCreated(
         slot_id=slot_id, provider_id=provider_id, starts_at=starts_at, ends_at=ends_at
     )
-    await uow.record(slot_stream(slot_id), 0, [_event(payload, slot_id, trace)], actor)
+    try:
+        await uow.add_slot(slot_stream(slot_id), _event(payload, slot_id, trace), actor)
+    except SlotOverlaps as exc:
+        in_the_way = None if exc.in_the_way is None else str(exc.in_the_way)
+        raise Conflict(
+            f"the slot overlaps slot {in_the_way} of the provider's calendar",
+            title="Overlapping slot",
+            slot_in_the_way=in_the_way,
+        ) from None
     return slot_id
+
+
+async def withdraw_slot(
+    uow: BookingUnitOfWork, provider_id: str, slot_id: uuid.UUID, actor: str, trace: Trace
+) -> None:
+    """Take an open slot of `provider_id` off the calendar; 404 for an unknown (or already
+    withdrawn, or another provider's) slot, 409 when it is held or booked."""
+    slot = await uow.lock_slot(slot_id)
+    if slot is None or slot.provider_id != provider_id or slot.status is SlotStatus.WITHDRAWN:
+        raise NotFound("slot", slot_id)
+    payload = slot.withdraw()
+    # A slot's stream holds its creation only until it is withdrawn, its last event.
+    await uow.record(slot_stream(slot_id), 1, [_event(payload, slot_id, trace)], actor)
 
 
 async def book(
@@ -70,12 +99,7 @@ async def book(
     trace: Trace,
 ) -> uuid.UUID:
     """A pending booking of an open slot; 404 for an unknown slot, 409 when it is taken."""
-    slot = await uow.hold_slot(slot_id)
-    if slot is None:
-        status = await uow.slot_status(slot_id)
-        if status is None:
-            raise NotFound("slot", slot_id)
-        raise Conflict(f"slot {slot_id} is not available", slot_status=str(status))
+    slot = await _hold(uow, slot_id)
     booking_id = uuid.uuid4()
     payload = BookingCreated(
         booking_id=booking_id,
@@ -97,6 +121,45 @@ async def book(
     return booking_id
 
 
+async def _hold(uow: BookingUnitOfWork, slot_id: uuid.UUID) -> HeldSlot:
+    """Hold an open, future slot; 404 when unknown or withdrawn, 409 when taken or past."""
+    slot = await uow.hold_slot(slot_id)
+    if slot is None:
+        found = await uow.find_slot(slot_id)
+        if found is None or found.status is SlotStatus.WITHDRAWN:
+            raise NotFound("slot", slot_id)
+        raise Conflict(f"slot {slot_id} is not available", slot_status=str(found.status))
+    return slot
+
+
+async def reschedule(
+    uow: BookingUnitOfWork,
+    booking: Booking,
+    slot_id: uuid.UUID,
+    actor: str,
+    ttl: float,
+    trace: Trace,
+) -> None:
+    """Move a loaded (locked) active booking to another open slot of its provider, at once:
+    the new slot held, the old one open again, the booking pending until accepted again.
+    404 for an unknown slot, 422 for another provider's, 409 when taken, past or its own."""
+    target = await uow.find_slot(slot_id)
+    if target is None or target.status is SlotStatus.WITHDRAWN:
+        raise NotFound("slot", slot_id)
+    booking.check_move(target.id, target.provider_id)  # before anything changes
+    held = await _hold(uow, slot_id)
+    deadline = pending_deadline(held.held_at, ttl, held.starts_at)
+    payload = booking.reschedule(
+        held.id, held.provider_id, held.starts_at, held.ends_at, expires_at=deadline
+    )
+    event = _event(payload, booking.id, trace)
+    try:
+        await uow.record(booking_stream(booking.id), booking.version, [event], actor)
+    except UniquenessViolated:
+        raise Conflict(f"slot {slot_id} is not available") from None
+    await _publish(uow, payload, event)
+
+
 async def load(uow: BookingUnitOfWork, booking_id: uuid.UUID) -> Booking:
     """The booking, locked for the rest of the unit of work; 404 when unknown."""
     booking = await uow.lock_booking(booking_id)
@@ -113,9 +176,10 @@ async def change_status(
     trace: Trace,
     *,
     reason: str | None = None,
+    by: str | None = None,
 ) -> None:
     """Move a loaded (locked) booking to `target`: 409 when its state machine forbids it."""
-    payload = booking.transition(target, reason)
+    payload = booking.transition(target, reason, by=by)
     event = _event(payload, booking.id, trace)
     await uow.record(booking_stream(booking.id), booking.version, [event], actor)
     await _publish(uow, payload, event)

@@ -1,11 +1,12 @@
 """The booking state machine and the rules around it. Pure: no I/O, no clock.
 
-    pending -> confirmed | rejected | cancelled | expired
-    confirmed -> cancelled
+    pending -> confirmed | rejected | cancelled | expired | pending (rescheduled)
+    confirmed -> cancelled | pending (rescheduled: the provider answers the new time again)
 
 A `Booking` built from its row decides a transition and returns the event payload; every
 other transition is a 409. A slot is `held` while its booking is pending, `booked` once
-confirmed, and `open` again when the booking ends any other way.
+confirmed, and `open` again when the booking ends any other way or moves to another slot.
+An open slot may be withdrawn by its provider; a held or booked one may not.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from shared.errors import Conflict
+from shared.errors import Conflict, Problem
 from shared.events.booking import (
     BookingCancelled,
     BookingConfirmed,
@@ -25,6 +26,8 @@ from shared.events.booking import (
     BookingExpired,
     BookingPayload,
     BookingRejected,
+    BookingRescheduled,
+    SlotWithdrawn,
 )
 from shared.events.envelope import REGISTRY
 
@@ -41,6 +44,7 @@ class SlotStatus(StrEnum):
     OPEN = "open"
     HELD = "held"
     BOOKED = "booked"
+    WITHDRAWN = "withdrawn"
 
 
 TRANSITIONS: dict[Status, frozenset[Status]] = {
@@ -63,6 +67,8 @@ PAYLOAD_OF: dict[Status, type[BookingPayload]] = {
 STATUS_OF: dict[str, Status] = {
     REGISTRY.type_of(model): status for status, model in PAYLOAD_OF.items()
 }
+RESCHEDULED = REGISTRY.type_of(BookingRescheduled)
+STATUS_OF[RESCHEDULED] = Status.PENDING
 
 
 class InvalidTransition(Conflict):
@@ -100,8 +106,11 @@ class Booking:
             version=row["version"],
         )
 
-    def transition(self, target: Status, reason: str | None = None) -> BookingPayload:
-        """The event payload of moving to `target`; 409 when the machine forbids it."""
+    def transition(
+        self, target: Status, reason: str | None = None, *, by: str | None = None
+    ) -> BookingPayload:
+        """The event payload of moving to `target`; 409 when the machine forbids it.
+        `by` ("user" or "provider") says who cancelled, for the one who did not."""
         if target not in TRANSITIONS.get(self.status, frozenset()):
             raise InvalidTransition(self.status, target)
         model = PAYLOAD_OF[target]
@@ -115,7 +124,65 @@ class Booking:
         }
         if "reason" in model.model_fields:
             fields["reason"] = reason
+        if "cancelled_by" in model.model_fields:
+            fields["cancelled_by"] = by
         return model(**fields)
+
+    def check_move(self, slot_id: uuid.UUID, provider_id: str) -> None:
+        """409 unless the booking is active and the slot another; 422 for another provider's."""
+        if self.status not in ACTIVE:
+            raise InvalidTransition(self.status, Status.PENDING)
+        if slot_id == self.slot_id:
+            raise Conflict("the booking is already in this slot")
+        if provider_id != self.provider_id:
+            raise Problem(422, "a booking moves only to another slot of the same provider")
+
+    def reschedule(
+        self,
+        slot_id: uuid.UUID,
+        provider_id: str,
+        starts_at: datetime,
+        ends_at: datetime,
+        expires_at: datetime,
+    ) -> BookingRescheduled:
+        """The event of moving to another (held) slot: pending again until it is accepted."""
+        self.check_move(slot_id, provider_id)
+        return BookingRescheduled(
+            booking_id=self.id,
+            slot_id=slot_id,
+            user_id=self.user_id,
+            provider_id=self.provider_id,
+            starts_at=starts_at,
+            ends_at=ends_at,
+            from_slot_id=self.slot_id,
+            from_starts_at=self.starts_at,
+            from_ends_at=self.ends_at,
+            expires_at=expires_at,
+        )
+
+
+@dataclass(frozen=True)
+class Slot:
+    """A slot of a provider's calendar: what withdrawing it needs to be decided."""
+
+    id: uuid.UUID
+    provider_id: str
+    starts_at: datetime
+    ends_at: datetime
+    status: SlotStatus
+
+    def withdraw(self) -> SlotWithdrawn:
+        """The event of taking an open slot off the calendar; 409 when it is held or booked."""
+        if self.status is not SlotStatus.OPEN:
+            raise Conflict(
+                f"a {self.status} slot cannot be withdrawn", slot_status=str(self.status)
+            )
+        return SlotWithdrawn(
+            slot_id=self.id,
+            provider_id=self.provider_id,
+            starts_at=self.starts_at,
+            ends_at=self.ends_at,
+        )
 
 
 def slot_status(booking_status: Status) -> SlotStatus:

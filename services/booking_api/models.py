@@ -2,20 +2,12 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 import uuid
-from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal
 
 import asyncpg
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
-
-from shared.errors import Problem
-
-M = TypeVar("M", bound=BaseModel)
 
 MAX_TEXT = 500
 StatusName = Literal["pending", "confirmed", "rejected", "cancelled", "expired"]
@@ -41,6 +33,10 @@ class NewSlot(Strict):
 class NewBooking(Strict):
     slot_id: uuid.UUID
     notes: str | None = Field(default=None, max_length=MAX_TEXT)
+
+
+class Move(Strict):
+    slot_id: uuid.UUID = Field(description="another open slot of the same provider")
 
 
 class Reason(Strict):
@@ -119,37 +115,3 @@ def booking_out(row: asyncpg.Record) -> Booking:
 
 def dump(model: BaseModel) -> dict[str, Any]:
     return model.model_dump(mode="json")
-
-
-def encode_cursor(at: datetime, ident: uuid.UUID) -> str:
-    raw = json.dumps([at.isoformat(), str(ident)]).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def page_items(
-    rows: list[Any],
-    limit: int,
-    out: Callable[[Any], M],
-    position: Callable[[M], tuple[datetime, uuid.UUID]],
-) -> tuple[list[M], str | None]:
-    """The page of `rows` (fetched with `limit + 1` to learn whether more follow) and the
-    cursor of the next page, made from the last item's position."""
-    items = [out(row) for row in rows[:limit]]
-    if len(rows) <= limit:
-        return items, None
-    return items, encode_cursor(*position(items[-1]))
-
-
-def decode_cursor(cursor: str | None) -> tuple[datetime, uuid.UUID] | None:
-    """The position a cursor points after; 400 when it was not made by `encode_cursor`."""
-    if cursor is None:
-        return None
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        at, ident = json.loads(raw)
-        position = datetime.fromisoformat(at), uuid.UUID(ident)
-        if position[0].tzinfo is None:
-            raise ValueError("naive time")
-        return position
-    except (ValueError, TypeError, binascii.Error):
-        raise Problem(400, "the cursor is not valid") from None

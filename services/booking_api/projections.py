@@ -11,7 +11,7 @@ from datetime import datetime
 
 import asyncpg
 
-from services.booking_api.domain import STATUS_OF, Status, slot_status
+from services.booking_api.domain import RESCHEDULED, STATUS_OF, Status, slot_status
 from services.booking_api.typedefs import SCHEMA
 from shared.events.envelope import Envelope
 from shared.storage.projections import Projector
@@ -40,6 +40,12 @@ class SlotsProjector:
                 _time(data["ends_at"]),
                 event.time,
             )
+        elif event.type == "SLOT_WITHDRAWN":
+            await self._set(conn, data["slot_id"], "withdrawn", event.time)
+        elif event.type == RESCHEDULED:
+            # The slot left is open again; the new one was held by the command.
+            await self._set(conn, data["from_slot_id"], "open", event.time)
+            await self._set(conn, data["slot_id"], "held", event.time)
         elif event.type in STATUS_OF:
             await conn.execute(
                 f"UPDATE {SCHEMA}.slots SET status = $2, updated_at = $3 WHERE id = $1",
@@ -47,6 +53,15 @@ class SlotsProjector:
                 str(slot_status(STATUS_OF[event.type])),
                 event.time,
             )
+
+    @staticmethod
+    async def _set(conn: asyncpg.Connection, slot_id: str, status: str, at: datetime) -> None:
+        await conn.execute(
+            f"UPDATE {SCHEMA}.slots SET status = $2, updated_at = $3 WHERE id = $1",
+            uuid.UUID(slot_id),
+            status,
+            at,
+        )
 
 
 class BookingsProjector:
@@ -60,6 +75,21 @@ class BookingsProjector:
         if status is None:
             return
         data = event.data
+        if event.type == RESCHEDULED:
+            await conn.execute(
+                f"""UPDATE {SCHEMA}.bookings
+                    SET status = 'pending', reason = NULL, slot_id = $2, starts_at = $3,
+                        ends_at = $4, expires_at = $5, updated_at = $6, version = $7
+                    WHERE id = $1""",
+                uuid.UUID(data["booking_id"]),
+                uuid.UUID(data["slot_id"]),
+                _time(data["starts_at"]),
+                _time(data["ends_at"]),
+                _time(data["expires_at"]),
+                event.time,
+                version,
+            )
+            return
         if status is Status.PENDING:
             await conn.execute(
                 f"""INSERT INTO {SCHEMA}.bookings

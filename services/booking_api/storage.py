@@ -34,6 +34,29 @@ async def find_slot(conn: asyncpg.Connection, slot_id: uuid.UUID) -> asyncpg.Rec
     return await conn.fetchrow(f"SELECT {SLOT_COLUMNS} FROM {SCHEMA}.slots WHERE id = $1", slot_id)
 
 
+async def lock_slot(conn: asyncpg.Connection, slot_id: uuid.UUID) -> asyncpg.Record | None:
+    """The slot with a row lock: a withdrawal and a booking of it run one after the other."""
+    return await conn.fetchrow(
+        f"SELECT {SLOT_COLUMNS} FROM {SCHEMA}.slots WHERE id = $1 FOR UPDATE", slot_id
+    )
+
+
+async def slot_in_the_way(
+    conn: asyncpg.Connection, provider_id: str, starts_at: datetime, ends_at: datetime
+) -> uuid.UUID | None:
+    """A slot of the provider's calendar overlapping [starts_at, ends_at), if any."""
+    found: uuid.UUID | None = await conn.fetchval(
+        f"""SELECT id FROM {SCHEMA}.slots
+            WHERE provider_id = $1 AND status <> 'withdrawn'
+              AND tstzrange(starts_at, ends_at) && tstzrange($2, $3)
+            ORDER BY starts_at LIMIT 1""",
+        provider_id,
+        starts_at,
+        ends_at,
+    )
+    return found
+
+
 async def get_slot(conn: asyncpg.Connection, slot_id: uuid.UUID) -> asyncpg.Record:
     row = await find_slot(conn, slot_id)
     assert row is not None, "slot projected in this transaction"
@@ -107,13 +130,37 @@ async def provider_bookings(
     limit: int,
 ) -> list[asyncpg.Record]:
     """A provider's bookings, newest first; keyset pagination before (created_at, id)."""
+    return await _bookings_of(conn, "provider_id", provider_id, status, before, limit)
+
+
+async def user_bookings(
+    conn: asyncpg.Connection,
+    user_id: str,
+    *,
+    status: str | None,
+    before: tuple[datetime, uuid.UUID] | None,
+    limit: int,
+) -> list[asyncpg.Record]:
+    """A user's own bookings, newest first; keyset pagination before (created_at, id)."""
+    return await _bookings_of(conn, "user_id", user_id, status, before, limit)
+
+
+async def _bookings_of(
+    conn: asyncpg.Connection,
+    column: str,
+    owner: str,
+    status: str | None,
+    before: tuple[datetime, uuid.UUID] | None,
+    limit: int,
+) -> list[asyncpg.Record]:
+    assert column in ("provider_id", "user_id"), column  # a column name, never input
     rows: list[asyncpg.Record] = await conn.fetch(
         f"""SELECT {BOOKING_COLUMNS} FROM {SCHEMA}.bookings
-            WHERE provider_id = $1
+            WHERE {column} = $1
               AND ($2::text IS NULL OR status = $2)
               AND ($3::timestamptz IS NULL OR (created_at, id) < ($3, $4::uuid))
             ORDER BY created_at DESC, id DESC LIMIT $5""",
-        provider_id,
+        owner,
         status,
         before[0] if before else None,
         before[1] if before else None,

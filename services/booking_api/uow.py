@@ -16,7 +16,7 @@ from typing import Protocol
 import asyncpg
 
 from services.booking_api import storage
-from services.booking_api.domain import Booking, SlotStatus
+from services.booking_api.domain import Booking, Slot, SlotStatus
 from services.booking_api.projections import PROJECTORS
 from services.booking_api.typedefs import SCHEMA
 from shared.events.envelope import Envelope
@@ -27,6 +27,14 @@ from shared.storage.projections import record
 class UniquenessViolated(Exception):
     """A projected row broke a unique rule of the read models (a second active booking of
     one slot): the command lost a race that the database decided."""
+
+
+class SlotOverlaps(Exception):
+    """A new slot would overlap `in_the_way`, a slot of the same provider's calendar."""
+
+    def __init__(self, in_the_way: uuid.UUID | None) -> None:
+        super().__init__(f"overlaps slot {in_the_way}")
+        self.in_the_way = in_the_way
 
 
 @dataclass(frozen=True)
@@ -45,8 +53,17 @@ class BookingUnitOfWork(Protocol):
         """Compare-and-swap an open, future slot to held; None when it is not."""
         ...
 
-    async def slot_status(self, slot_id: uuid.UUID) -> SlotStatus | None:
-        """The slot's status, None when there is no such slot."""
+    async def find_slot(self, slot_id: uuid.UUID) -> Slot | None:
+        """The slot (any status), None when there is no such slot."""
+        ...
+
+    async def lock_slot(self, slot_id: uuid.UUID) -> Slot | None:
+        """The slot, locked until the unit of work ends; None when unknown."""
+        ...
+
+    async def add_slot(self, stream: str, event: Envelope, actor: str) -> None:
+        """Record the SLOT_CREATED event of a new stream; SlotOverlaps when the calendar's
+        exclusion constraint refuses the slot (nothing is recorded then)."""
         ...
 
     async def lock_booking(self, booking_id: uuid.UUID) -> Booking | None:
@@ -79,9 +96,28 @@ class PostgresUnitOfWork:
             return None
         return HeldSlot(slot_id, row["provider_id"], row["starts_at"], row["ends_at"], row["now"])
 
-    async def slot_status(self, slot_id: uuid.UUID) -> SlotStatus | None:
-        row = await storage.find_slot(self.conn, slot_id)
-        return None if row is None else SlotStatus(row["status"])
+    async def find_slot(self, slot_id: uuid.UUID) -> Slot | None:
+        return _slot(await storage.find_slot(self.conn, slot_id))
+
+    async def lock_slot(self, slot_id: uuid.UUID) -> Slot | None:
+        return _slot(await storage.lock_slot(self.conn, slot_id))
+
+    async def add_slot(self, stream: str, event: Envelope, actor: str) -> None:
+        try:
+            # A savepoint: after a refusal the transaction still answers which slot is in
+            # the way. The constraint waited for the winner to commit, so it is visible now.
+            async with self.conn.transaction():
+                await self.record(stream, 0, [event], actor)
+        except asyncpg.ExclusionViolationError:
+            data = event.data
+            raise SlotOverlaps(
+                await storage.slot_in_the_way(
+                    self.conn,
+                    data["provider_id"],
+                    datetime.fromisoformat(data["starts_at"]),
+                    datetime.fromisoformat(data["ends_at"]),
+                )
+            ) from None
 
     async def lock_booking(self, booking_id: uuid.UUID) -> Booking | None:
         row = await storage.lock_booking(self.conn, booking_id)
@@ -102,3 +138,11 @@ class PostgresUnitOfWork:
 
     async def publish(self, destination: str, event: Envelope) -> None:
         await outbox.add(self.conn, SCHEMA, destination, event)
+
+
+def _slot(row: asyncpg.Record | None) -> Slot | None:
+    if row is None:
+        return None
+    return Slot(
+        row["id"], row["provider_id"], row["starts_at"], row["ends_at"], SlotStatus(row["status"])
+    )

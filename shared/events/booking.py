@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import Literal
 
 from shared.events.envelope import Payload, event_type
 
@@ -19,6 +20,14 @@ class BookingPayload(Payload):
 
 @event_type("SLOT_CREATED")
 class SlotCreated(Payload):
+    slot_id: uuid.UUID
+    provider_id: str
+    starts_at: datetime
+    ends_at: datetime
+
+
+@event_type("SLOT_WITHDRAWN")
+class SlotWithdrawn(Payload):
     slot_id: uuid.UUID
     provider_id: str
     starts_at: datetime
@@ -44,8 +53,21 @@ class BookingRejected(BookingPayload):
 @event_type("BOOKING_CANCELLED")
 class BookingCancelled(BookingPayload):
     reason: str | None = None
+    # Who cancelled: the booking's user or its provider (None in events recorded before).
+    cancelled_by: Literal["user", "provider"] | None = None
 
 
 @event_type("BOOKING_EXPIRED")
 class BookingExpired(BookingPayload):
     pass
+
+
+@event_type("BOOKING_RESCHEDULED")
+class BookingRescheduled(BookingPayload):
+    """The booking moved to `slot_id` (held now) from `from_slot_id` (open again); it is
+    pending again until the provider accepts, by `expires_at`."""
+
+    from_slot_id: uuid.UUID
+    from_starts_at: datetime
+    from_ends_at: datetime
+    expires_at: datetime

@@ -25,11 +25,21 @@ class BookingApi:
     def __init__(self, client: TestClient[Any, Any], settings: Settings) -> None:
         self.client = client
         self.settings = settings
+        self._next_hour: dict[str, int] = {}  # a provider's calendar never overlaps
+
+    async def create_slot(
+        self, provider: str, *, hours_ahead: float | None = None
+    ) -> dict[str, Any]:
+        """A one-hour slot; by default the hour after the last one this client made."""
+        if hours_ahead is None:
+            hours_ahead = 24.0 + self._next_hour.get(provider, 0)
+            self._next_hour[provider] = self._next_hour.get(provider, 0) + 1
+        return await self._create_slot(provider, hours_ahead)
 
     def auth(self, sub: str, role: str) -> dict[str, str]:
         return bearer(mint_token(self.settings.jwt_secret, sub, role))
 
-    async def create_slot(self, provider: str, *, hours_ahead: float = 24.0) -> dict[str, Any]:
+    async def _create_slot(self, provider: str, hours_ahead: float) -> dict[str, Any]:
         starts_at = datetime.now(UTC) + timedelta(hours=hours_ahead)
         response = await self.client.post(
             f"/providers/{provider}/slots",

@@ -7,8 +7,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
-from services.booking_api.domain import STATUS_OF, Booking, SlotStatus, Status, slot_status
-from services.booking_api.uow import HeldSlot, UniquenessViolated
+from services.booking_api.domain import (
+    RESCHEDULED,
+    STATUS_OF,
+    Booking,
+    Slot,
+    SlotStatus,
+    Status,
+    slot_status,
+)
+from services.booking_api.uow import HeldSlot, SlotOverlaps, UniquenessViolated
 from shared.errors import Conflict
 from shared.events.envelope import Envelope
 
@@ -40,9 +48,28 @@ class FakeUnitOfWork:
         slot.status = SlotStatus.HELD
         return HeldSlot(slot.id, slot.provider_id, slot.starts_at, slot.ends_at, self.now)
 
-    async def slot_status(self, slot_id: uuid.UUID) -> SlotStatus | None:
+    async def find_slot(self, slot_id: uuid.UUID) -> Slot | None:
         slot = self.slots.get(slot_id)
-        return None if slot is None else slot.status
+        if slot is None:
+            return None
+        return Slot(slot.id, slot.provider_id, slot.starts_at, slot.ends_at, slot.status)
+
+    async def lock_slot(self, slot_id: uuid.UUID) -> Slot | None:
+        return await self.find_slot(slot_id)
+
+    async def add_slot(self, stream: str, event: Envelope, actor: str) -> None:
+        data = event.data
+        starts = datetime.fromisoformat(data["starts_at"])
+        ends = datetime.fromisoformat(data["ends_at"])
+        for slot in self.slots.values():
+            if (
+                slot.provider_id == data["provider_id"]
+                and slot.status is not SlotStatus.WITHDRAWN
+                and slot.starts_at < ends
+                and starts < slot.ends_at
+            ):
+                raise SlotOverlaps(slot.id)
+        await self.record(stream, 0, [event], actor)
 
     async def lock_booking(self, booking_id: uuid.UUID) -> Booking | None:
         return self.bookings.get(booking_id)
@@ -77,8 +104,14 @@ class FakeUnitOfWork:
             )
             self.slots[slot.id] = slot
             return
+        if event.type == "SLOT_WITHDRAWN":
+            self.slots[uuid.UUID(data["slot_id"])].status = SlotStatus.WITHDRAWN
+            return
         status = STATUS_OF[event.type]
         booking_id = uuid.UUID(data["booking_id"])
+        if event.type == RESCHEDULED:
+            self._move(booking_id, uuid.UUID(data["slot_id"]), data, version)
+            return
         if status is Status.PENDING:
             slot_id = uuid.UUID(data["slot_id"])
             if any(
@@ -100,3 +133,21 @@ class FakeUnitOfWork:
                 self.bookings[booking_id], status=status, version=version
             )
         self.slots[self.bookings[booking_id].slot_id].status = slot_status(status)
+
+    def _move(self, booking_id: uuid.UUID, slot_id: uuid.UUID, data: dict, version: int) -> None:
+        if any(
+            b.slot_id == slot_id and b.status in (Status.PENDING, Status.CONFIRMED)
+            for b in self.bookings.values()
+        ):
+            raise UniquenessViolated("a second active booking of the slot")
+        old = self.bookings[booking_id]
+        self.slots[old.slot_id].status = SlotStatus.OPEN
+        self.slots[slot_id].status = SlotStatus.HELD
+        self.bookings[booking_id] = replace(
+            old,
+            slot_id=slot_id,
+            status=Status.PENDING,
+            starts_at=datetime.fromisoformat(data["starts_at"]),
+            ends_at=datetime.fromisoformat(data["ends_at"]),
+            version=version,
+        )

@@ -9,7 +9,7 @@ import pytest
 
 from services.booking_api import commands
 from services.booking_api.domain import InvalidTransition, SlotStatus, Status
-from shared.errors import Conflict, NotFound
+from shared.errors import Conflict, NotFound, Problem
 from shared.events.envelope import Trace
 from shared.messaging.destinations import PROVIDER_EVENTS, USER_NOTICES
 from tests.unit.booking.fakes import FakeUnitOfWork
@@ -18,7 +18,8 @@ TRACE = Trace("corr-1", "00-trace-span-01")
 
 
 async def slot(uow: FakeUnitOfWork, provider: str = "p-1") -> uuid.UUID:
-    starts = uow.now + timedelta(days=1)
+    # One hour after the provider's last slot: a calendar never overlaps.
+    starts = uow.now + timedelta(days=1, hours=len(uow.slots))
     return await commands.create_slot(
         uow, provider, starts, starts + timedelta(hours=1), provider, TRACE
     )
@@ -130,3 +131,87 @@ async def test_the_expiry_sweep_expires_each_due_booking_once() -> None:
         Status.EXPIRED,
         Status.PENDING,
     ]
+
+
+async def test_an_overlapping_slot_is_a_conflict_naming_the_slot_in_the_way() -> None:
+    uow = FakeUnitOfWork()
+    first = await slot(uow)
+    starts = uow.slots[first].starts_at
+    with pytest.raises(Conflict) as overlap:
+        await commands.create_slot(
+            uow, "p-1", starts + timedelta(minutes=30), starts + timedelta(hours=2), "p-1", TRACE
+        )
+    assert overlap.value.extensions["slot_in_the_way"] == str(first)
+    # Touching is fine, and another provider's calendar is its own.
+    end = uow.slots[first].ends_at
+    await commands.create_slot(uow, "p-1", end, end + timedelta(hours=1), "p-1", TRACE)
+    await commands.create_slot(uow, "p-2", starts, end, "p-2", TRACE)
+
+
+async def test_an_open_slot_is_withdrawn_and_a_held_one_is_a_conflict() -> None:
+    uow = FakeUnitOfWork()
+    open_slot = await slot(uow)
+    await commands.withdraw_slot(uow, "p-1", open_slot, "p-1", TRACE)
+    assert uow.slots[open_slot].status is SlotStatus.WITHDRAWN
+    assert [e.type for e in uow.streams[f"slot-{open_slot}"]][-1] == "SLOT_WITHDRAWN"
+    with pytest.raises(NotFound):  # withdrawn is gone: not bookable, not withdrawn twice
+        await commands.book(uow, open_slot, "u-1", None, 3600, TRACE)
+    booking_id = await pending(uow)
+    held = uow.bookings[booking_id].slot_id
+    with pytest.raises(Conflict) as refused:
+        await commands.withdraw_slot(uow, "p-1", held, "p-1", TRACE)
+    assert refused.value.extensions["slot_status"] == "held"
+    with pytest.raises(NotFound):
+        await commands.withdraw_slot(uow, "p-2", held, "p-2", TRACE)
+
+
+async def test_a_provider_cancel_tells_the_user_who_cancelled() -> None:
+    uow = FakeUnitOfWork()
+    booking_id = await pending(uow)
+    await move(uow, booking_id, Status.CONFIRMED)
+    booking = await commands.load(uow, booking_id)
+    await commands.change_status(
+        uow, booking, Status.CANCELLED, "p-1", TRACE, reason="ill", by="provider"
+    )
+    event = uow.streams[f"booking-{booking_id}"][-1]
+    assert (event.data["cancelled_by"], event.data["reason"]) == ("provider", "ill")
+    assert uow.destinations("BOOKING_CANCELLED") == {PROVIDER_EVENTS, USER_NOTICES}
+
+
+async def test_a_confirmed_booking_rescheduled_is_pending_in_the_new_slot() -> None:
+    uow = FakeUnitOfWork()
+    booking_id = await pending(uow)
+    old = uow.bookings[booking_id].slot_id
+    await move(uow, booking_id, Status.CONFIRMED)
+    target = await slot(uow)
+    booking = await commands.load(uow, booking_id)
+    await commands.reschedule(uow, booking, target, "u-1", 3600, TRACE)
+    moved = uow.bookings[booking_id]
+    assert (moved.status, moved.slot_id) == (Status.PENDING, target)
+    assert (uow.slots[old].status, uow.slots[target].status) == (SlotStatus.OPEN, SlotStatus.HELD)
+    event = uow.streams[f"booking-{booking_id}"][-1]
+    assert (event.type, event.data["from_slot_id"]) == ("BOOKING_RESCHEDULED", str(old))
+    assert uow.destinations("BOOKING_RESCHEDULED") == {PROVIDER_EVENTS, USER_NOTICES}
+
+
+@pytest.mark.parametrize("why", ["taken", "past", "own", "other provider", "ended"])
+async def test_a_reschedule_that_cannot_be_done_changes_nothing(why: str) -> None:
+    uow = FakeUnitOfWork()
+    booking_id = await pending(uow)
+    own = uow.bookings[booking_id].slot_id
+    target = await slot(uow, "p-2" if why == "other provider" else "p-1")
+    if why == "taken":
+        await commands.book(uow, target, "u-2", None, 3600, TRACE)
+    if why == "past":
+        uow.now = uow.slots[target].starts_at
+    if why == "own":
+        target = own
+    if why == "ended":
+        await move(uow, booking_id, Status.REJECTED)
+    before = (dict(uow.bookings), {k: v.status for k, v in uow.slots.items()}, len(uow.published))
+    with pytest.raises(Problem) as refused:
+        booking = await commands.load(uow, booking_id)
+        await commands.reschedule(uow, booking, target, "u-1", 3600, TRACE)
+    assert refused.value.status == (422 if why == "other provider" else 409)
+    after = (dict(uow.bookings), {k: v.status for k, v in uow.slots.items()}, len(uow.published))
+    assert after == before
