@@ -18,10 +18,11 @@ from services.booking_api.domain import (
     pending_deadline,
     slot_status,
 )
-from services.booking_api.models import NewSlot, decode_cursor, encode_cursor
+from services.booking_api.models import NewSlot
 from shared.errors import Problem
 from shared.events.booking import BookingCancelled, BookingRejected
 from shared.events.envelope import REGISTRY
+from shared.http.pagination import decode_cursor, encode_cursor
 
 
 def booking(status: Status) -> Booking:
