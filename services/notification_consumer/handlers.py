@@ -1,6 +1,7 @@
 """Event handlers of notification_consumer: tell users and customers what happened.
 
-Booking outcomes (confirmed, rejected, cancelled, expired) go to the booking's user;
+Booking outcomes (confirmed, rejected, cancelled, expired, rescheduled) go to the booking's
+user;
 REWARDS_DISTRIBUTED to every customer it credited (one notice each, points summed);
 LEVEL_UPGRADED to the upgraded customer. Each notice is stored in-app and queued for every
 enabled channel in the transaction that marks the event processed (see
@@ -24,7 +25,16 @@ from shared.messaging.handling import EventHandler, EventHandlers
 from shared.messaging.notifications import DISPATCHER, TEMPLATES, Notifier
 from shared.messaging.processed import Effect, once
 
-BOOKING_OUTCOMES = ("BOOKING_CONFIRMED", "BOOKING_REJECTED", "BOOKING_CANCELLED", "BOOKING_EXPIRED")
+BOOKING_OUTCOMES = (
+    "BOOKING_CONFIRMED",
+    "BOOKING_REJECTED",
+    "BOOKING_CANCELLED",
+    "BOOKING_EXPIRED",
+    "BOOKING_RESCHEDULED",
+)
+
+# How a cancel notice names who cancelled (older events do not say).
+CANCELLED_BY = {"user": "You cancelled it.", "provider": "The provider cancelled it."}
 
 
 def event_handlers(app: web.Application) -> EventHandlers:
@@ -35,6 +45,7 @@ def event_handlers(app: web.Application) -> EventHandlers:
         booking = envelope.payload()
         assert isinstance(booking, BookingPayload)
         values: dict[str, Any] = {"reason": None, **booking.model_dump(mode="json")}
+        values["cancelled_by"] = CANCELLED_BY.get(values.get("cancelled_by"), "")
         await notifier.notify(conn, envelope.id, booking.user_id, envelope.type, values)
 
     async def rewards(conn: asyncpg.Connection, envelope: Envelope) -> None:

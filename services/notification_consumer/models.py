@@ -13,6 +13,7 @@ from pydantic import BaseModel, Field
 
 class NotificationsQuery(BaseModel):
     limit: int = Field(default=50, ge=1, le=200)
+    cursor: str | None = Field(default=None, max_length=200)
 
 
 class Notification(BaseModel):
@@ -28,6 +29,7 @@ class Notification(BaseModel):
 class Notifications(BaseModel):
     user_id: str
     items: list[Notification]
+    next_cursor: str | None
 
 
 def notification_out(row: Mapping[str, Any]) -> Notification:

@@ -1,8 +1,9 @@
 """Event handlers of provider_consumer: keep the inbox and notify the provider.
 
 BOOKING_CREATED adds a pending request; every answer or ending (BOOKING_CONFIRMED,
-BOOKING_REJECTED, BOOKING_CANCELLED, BOOKING_EXPIRED) removes it at once, so the inbox shows
-only the requests still waiting for an answer. The provider is notified of cancellations and
+BOOKING_REJECTED, BOOKING_CANCELLED, BOOKING_EXPIRED) removes it at once, and
+BOOKING_RESCHEDULED puts it back at its new time, so the inbox shows only the requests still
+waiting for an answer. The provider is notified of moves, of the user's cancellations and of
 expiries (its own answers it knows already).
 """
 
@@ -15,7 +16,12 @@ from aiohttp import web
 
 from services.provider_consumer import storage
 from services.provider_consumer.typedefs import SCHEMA, SERVICE
-from shared.events.booking import BookingCreated, BookingPayload
+from shared.events.booking import (
+    BookingCancelled,
+    BookingCreated,
+    BookingPayload,
+    BookingRescheduled,
+)
 from shared.events.envelope import Envelope
 from shared.http.lifecycle import DATABASE
 from shared.messaging.handling import EventHandler, EventHandlers
@@ -46,9 +52,17 @@ def event_handlers(app: web.Application) -> EventHandlers:
         booking = envelope.payload()
         assert isinstance(booking, BookingPayload)
         removed = await storage.close_request(conn, booking, envelope.type, envelope.time)
-        if removed and envelope.type in NOTIFIED_ON_CLOSE:
+        by_provider = isinstance(booking, BookingCancelled) and booking.cancelled_by == "provider"
+        if removed and envelope.type in NOTIFIED_ON_CLOSE and not by_provider:
             await notifier.notify(
                 conn, envelope.id, booking.provider_id, envelope.type, _values(booking)
+            )
+
+    async def rescheduled(conn: asyncpg.Connection, envelope: Envelope) -> None:
+        moved = BookingRescheduled.model_validate(envelope.data)
+        if await storage.reopen_request(conn, moved, envelope.time):
+            await notifier.notify(
+                conn, envelope.id, moved.provider_id, envelope.type, _values(moved)
             )
 
     def handler(effect: Effect) -> EventHandler:
@@ -60,4 +74,5 @@ def event_handlers(app: web.Application) -> EventHandlers:
         "BOOKING_EXPIRED": handler(closed),
         "BOOKING_CONFIRMED": handler(closed),
         "BOOKING_REJECTED": handler(closed),
+        "BOOKING_RESCHEDULED": handler(rescheduled),
     }

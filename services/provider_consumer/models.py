@@ -12,6 +12,7 @@ from pydantic import BaseModel, Field
 
 class InboxQuery(BaseModel):
     limit: int = Field(default=50, ge=1, le=200)
+    cursor: str | None = Field(default=None, max_length=200)
 
 
 class InboxItem(BaseModel):
@@ -28,6 +29,7 @@ class InboxItem(BaseModel):
 class Inbox(BaseModel):
     provider_id: str
     items: list[InboxItem]
+    next_cursor: str | None
 
 
 def inbox_item_out(row: Mapping[str, Any]) -> InboxItem:

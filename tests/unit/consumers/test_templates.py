@@ -22,6 +22,10 @@ BOOKING = {
     "reason": None,
     "notes": None,
     "expires_at": datetime(2030, 1, 1, 8, tzinfo=UTC).isoformat(),
+    "cancelled_by": "",
+    "from_slot_id": str(uuid.uuid4()),
+    "from_starts_at": datetime(2030, 1, 1, 7, tzinfo=UTC).isoformat(),
+    "from_ends_at": datetime(2030, 1, 1, 8, tzinfo=UTC).isoformat(),
 }
 VALUES = {
     **{kind: BOOKING for kind in (*BOOKING_OUTCOMES, "BOOKING_CREATED")},
@@ -34,7 +38,12 @@ VALUES = {
     "LEVEL_UPGRADED": {"customer_id": "c2", "old_level": 1, "new_level": 2, "total_points": 1500},
 }
 EXPECTED = {
-    "provider_consumer": {"BOOKING_CREATED", "BOOKING_CANCELLED", "BOOKING_EXPIRED"},
+    "provider_consumer": {
+        "BOOKING_CREATED",
+        "BOOKING_CANCELLED",
+        "BOOKING_EXPIRED",
+        "BOOKING_RESCHEDULED",
+    },
     "notification_consumer": {*BOOKING_OUTCOMES, "REWARDS_DISTRIBUTED", "LEVEL_UPGRADED"},
 }
 
