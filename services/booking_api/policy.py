@@ -22,8 +22,8 @@ def may_see(principal: Principal, booking: Booking) -> None:
     raise Forbidden("this is someone else's booking")
 
 
-def may_cancel_as_user(principal: Principal, booking: Booking) -> None:
-    """Only the booking's user (or an admin) cancels it as the user."""
+def may_change_as_user(principal: Principal, booking: Booking) -> None:
+    """Only the booking's user (or an admin) cancels or reschedules it as the user."""
     principal.require_owner(booking.user_id, "booking")
 
 

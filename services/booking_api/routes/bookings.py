@@ -123,7 +123,7 @@ async def cancel_booking(request: web.Request) -> web.Response:
     async def effect(conn: asyncpg.Connection) -> tuple[int, Any]:
         uow = PostgresUnitOfWork(conn)
         booking = await commands.load(uow, booking_id)
-        policy.may_cancel_as_user(principal, booking)
+        policy.may_change_as_user(principal, booking)
         await commands.change_status(
             uow, booking, Status.CANCELLED, principal.sub, trace, reason=body.reason, by="user"
         )
@@ -150,7 +150,7 @@ async def reschedule_booking(request: web.Request) -> web.Response:
     async def effect(conn: asyncpg.Connection) -> tuple[int, Any]:
         uow = PostgresUnitOfWork(conn)
         booking = await commands.load(uow, booking_id)
-        policy.may_cancel_as_user(principal, booking)
+        policy.may_change_as_user(principal, booking)
         await commands.reschedule(uow, booking, body.slot_id, principal.sub, ttl, trace)
         return await booking_response(conn, booking_id)
 
