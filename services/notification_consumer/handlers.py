@@ -45,7 +45,7 @@ def event_handlers(app: web.Application) -> EventHandlers:
         booking = envelope.payload()
         assert isinstance(booking, BookingPayload)
         values: dict[str, Any] = {"reason": None, **booking.model_dump(mode="json")}
-        values["cancelled_by"] = CANCELLED_BY.get(values.get("cancelled_by"), "")
+        values["cancelled_by"] = CANCELLED_BY.get(str(values.get("cancelled_by")), "")
         await notifier.notify(conn, envelope.id, booking.user_id, envelope.type, values)
 
     async def rewards(conn: asyncpg.Connection, envelope: Envelope) -> None:

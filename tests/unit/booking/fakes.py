@@ -6,6 +6,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
+from typing import Any
 
 from services.booking_api.domain import (
     RESCHEDULED,
@@ -134,7 +135,9 @@ class FakeUnitOfWork:
             )
         self.slots[self.bookings[booking_id].slot_id].status = slot_status(status)
 
-    def _move(self, booking_id: uuid.UUID, slot_id: uuid.UUID, data: dict, version: int) -> None:
+    def _move(
+        self, booking_id: uuid.UUID, slot_id: uuid.UUID, data: dict[str, Any], version: int
+    ) -> None:
         if any(
             b.slot_id == slot_id and b.status in (Status.PENDING, Status.CONFIRMED)
             for b in self.bookings.values()
