@@ -58,12 +58,18 @@ async def create_slot(
     ends_at: datetime,
     actor: str,
     trace: Trace,
+    *,
+    time_zone: str | None = None,
 ) -> uuid.UUID:
     """A new open slot of `provider_id`; returns its id. 409 naming the slot in the way when
     it would overlap another of the provider's slots (touching is fine)."""
     slot_id = uuid.uuid4()
     payload = SlotCreated(
-        slot_id=slot_id, provider_id=provider_id, starts_at=starts_at, ends_at=ends_at
+        slot_id=slot_id,
+        provider_id=provider_id,
+        starts_at=starts_at,
+        ends_at=ends_at,
+        time_zone=time_zone,
     )
     try:
         await uow.add_slot(slot_stream(slot_id), _event(payload, slot_id, trace), actor)
@@ -108,6 +114,7 @@ async def book(
         provider_id=slot.provider_id,
         starts_at=slot.starts_at,
         ends_at=slot.ends_at,
+        time_zone=slot.time_zone,
         notes=notes,
         expires_at=pending_deadline(slot.held_at, ttl, slot.starts_at),
     )
@@ -150,7 +157,12 @@ async def reschedule(
     held = await _hold(uow, slot_id)
     deadline = pending_deadline(held.held_at, ttl, held.starts_at)
     payload = booking.reschedule(
-        held.id, held.provider_id, held.starts_at, held.ends_at, expires_at=deadline
+        held.id,
+        held.provider_id,
+        held.starts_at,
+        held.ends_at,
+        expires_at=deadline,
+        time_zone=held.time_zone,
     )
     event = _event(payload, booking.id, trace)
     try:

@@ -92,6 +92,7 @@ class Booking:
     starts_at: datetime
     ends_at: datetime
     version: int
+    time_zone: str | None = None
 
     @classmethod
     def from_row(cls, row: Mapping[str, Any]) -> Booking:
@@ -104,6 +105,7 @@ class Booking:
             starts_at=row["starts_at"],
             ends_at=row["ends_at"],
             version=row["version"],
+            time_zone=row.get("time_zone"),
         )
 
     def transition(
@@ -121,6 +123,7 @@ class Booking:
             "provider_id": self.provider_id,
             "starts_at": self.starts_at,
             "ends_at": self.ends_at,
+            "time_zone": self.time_zone,
         }
         if "reason" in model.model_fields:
             fields["reason"] = reason
@@ -144,6 +147,7 @@ class Booking:
         starts_at: datetime,
         ends_at: datetime,
         expires_at: datetime,
+        time_zone: str | None = None,
     ) -> BookingRescheduled:
         """The event of moving to another (held) slot: pending again until it is accepted."""
         self.check_move(slot_id, provider_id)
@@ -154,6 +158,7 @@ class Booking:
             provider_id=self.provider_id,
             starts_at=starts_at,
             ends_at=ends_at,
+            time_zone=time_zone,
             from_slot_id=self.slot_id,
             from_starts_at=self.starts_at,
             from_ends_at=self.ends_at,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime
 from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import asyncpg
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
@@ -18,8 +19,11 @@ class Strict(BaseModel):
 
 
 class NewSlot(Strict):
-    starts_at: AwareDatetime
+    starts_at: AwareDatetime = Field(description="with an offset: a time without is refused")
     ends_at: AwareDatetime
+    time_zone: str | None = Field(
+        default=None, max_length=64, description="the provider's IANA time zone, for notices"
+    )
 
     @model_validator(mode="after")
     def _ends_after_start(self) -> NewSlot:
@@ -27,6 +31,11 @@ class NewSlot(Strict):
             raise ValueError("ends_at must be after starts_at")
         if self.starts_at <= datetime.now(UTC):
             raise ValueError("starts_at must be in the future")
+        if self.time_zone is not None:
+            try:
+                ZoneInfo(self.time_zone)
+            except (ZoneInfoNotFoundError, ValueError):
+                raise ValueError("time_zone must be an IANA time zone") from None
         return self
 
 
@@ -63,6 +72,7 @@ class Slot(BaseModel):
     provider_id: str
     starts_at: datetime
     ends_at: datetime
+    time_zone: str | None
     status: Literal["open", "held", "booked"]
 
 
@@ -76,6 +86,7 @@ class Booking(BaseModel):
     reason: str | None
     starts_at: datetime
     ends_at: datetime
+    time_zone: str | None
     expires_at: datetime
     created_at: datetime
     updated_at: datetime

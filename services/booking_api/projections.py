@@ -32,12 +32,14 @@ class SlotsProjector:
         if event.type == "SLOT_CREATED":
             await conn.execute(
                 f"""INSERT INTO {SCHEMA}.slots
-                        (id, provider_id, starts_at, ends_at, status, created_at, updated_at)
-                    VALUES ($1, $2, $3, $4, 'open', $5, $5)""",
+                        (id, provider_id, starts_at, ends_at, time_zone, status, created_at,
+                         updated_at)
+                    VALUES ($1, $2, $3, $4, $5, 'open', $6, $6)""",
                 uuid.UUID(data["slot_id"]),
                 data["provider_id"],
                 _time(data["starts_at"]),
                 _time(data["ends_at"]),
+                data.get("time_zone"),
                 event.time,
             )
         elif event.type == "SLOT_WITHDRAWN":
@@ -79,7 +81,8 @@ class BookingsProjector:
             await conn.execute(
                 f"""UPDATE {SCHEMA}.bookings
                     SET status = 'pending', reason = NULL, slot_id = $2, starts_at = $3,
-                        ends_at = $4, expires_at = $5, updated_at = $6, version = $7
+                        ends_at = $4, expires_at = $5, updated_at = $6, version = $7,
+                        time_zone = $8
                     WHERE id = $1""",
                 uuid.UUID(data["booking_id"]),
                 uuid.UUID(data["slot_id"]),
@@ -88,14 +91,15 @@ class BookingsProjector:
                 _time(data["expires_at"]),
                 event.time,
                 version,
+                data.get("time_zone"),
             )
             return
         if status is Status.PENDING:
             await conn.execute(
                 f"""INSERT INTO {SCHEMA}.bookings
                         (id, slot_id, user_id, provider_id, status, notes, starts_at, ends_at,
-                         expires_at, created_at, updated_at, version)
-                    VALUES ($1, $2, $3, $4, 'pending', $5, $6, $7, $8, $9, $9, $10)""",
+                         expires_at, created_at, updated_at, version, time_zone)
+                    VALUES ($1, $2, $3, $4, 'pending', $5, $6, $7, $8, $9, $9, $10, $11)""",
                 uuid.UUID(data["booking_id"]),
                 uuid.UUID(data["slot_id"]),
                 data["user_id"],
@@ -106,6 +110,7 @@ class BookingsProjector:
                 _time(data["expires_at"]),
                 event.time,
                 version,
+                data.get("time_zone"),
             )
             return
         await conn.execute(

@@ -1,8 +1,10 @@
-"""Demo data: a provider with hourly slots over the next days, created through the events."""
+"""Demo data: a provider with a working week of hourly slots in its own time zone, created
+through the events."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
 import asyncpg
 
@@ -13,8 +15,10 @@ from shared.config import Settings
 from shared.events.envelope import Trace
 
 DEMO_PROVIDER = "demo-provider"
+DEMO_TIME_ZONE = "Europe/Berlin"  # its slots are 9:00 to 17:00 there, Monday to Friday
 DAYS = 7
 HOURS = range(9, 17)
+WEEKEND = (5, 6)
 
 
 async def seed(conn: asyncpg.Connection, settings: Settings) -> int:
@@ -26,15 +30,24 @@ async def seed(conn: asyncpg.Connection, settings: Settings) -> int:
     )
     if has_slots:
         return 0
-    today = datetime.now(UTC).date()
+    zone = ZoneInfo(DEMO_TIME_ZONE)
+    today = datetime.now(zone).date()
     uow, trace = PostgresUnitOfWork(conn), Trace()
     created = 0
     for day in range(1, DAYS + 1):
         date = today + timedelta(days=day)
+        if date.weekday() in WEEKEND:
+            continue
         for hour in HOURS:
-            starts_at = datetime.combine(date, time(hour), tzinfo=UTC)
+            starts_at = datetime.combine(date, time(hour), tzinfo=zone).astimezone(UTC)
             await commands.create_slot(
-                uow, DEMO_PROVIDER, starts_at, starts_at + timedelta(hours=1), "seed", trace
+                uow,
+                DEMO_PROVIDER,
+                starts_at,
+                starts_at + timedelta(hours=1),
+                "seed",
+                trace,
+                time_zone=DEMO_TIME_ZONE,
             )
             created += 1
     return created

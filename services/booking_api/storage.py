@@ -9,9 +9,9 @@ import asyncpg
 
 from services.booking_api.typedefs import SCHEMA
 
-SLOT_COLUMNS = "id, provider_id, starts_at, ends_at, status"
+SLOT_COLUMNS = "id, provider_id, starts_at, ends_at, time_zone, status"
 BOOKING_COLUMNS = (
-    "id, slot_id, user_id, provider_id, status, notes, reason, starts_at, ends_at, "
+    "id, slot_id, user_id, provider_id, status, notes, reason, starts_at, ends_at, time_zone, "
     "expires_at, created_at, updated_at, version"
 )
 
@@ -25,7 +25,7 @@ async def hold_slot(conn: asyncpg.Connection, slot_id: uuid.UUID) -> asyncpg.Rec
     return await conn.fetchrow(
         f"""UPDATE {SCHEMA}.slots SET status = 'held'
             WHERE id = $1 AND status = 'open' AND starts_at > now()
-            RETURNING provider_id, starts_at, ends_at, now() AS now""",
+            RETURNING provider_id, starts_at, ends_at, time_zone, now() AS now""",
         slot_id,
     )
 

@@ -46,6 +46,7 @@ class HeldSlot:
     starts_at: datetime
     ends_at: datetime
     held_at: datetime  # the database's clock, so deadlines never depend on a process's
+    time_zone: str | None = None
 
 
 class BookingUnitOfWork(Protocol):
@@ -94,7 +95,14 @@ class PostgresUnitOfWork:
         row = await storage.hold_slot(self.conn, slot_id)
         if row is None:
             return None
-        return HeldSlot(slot_id, row["provider_id"], row["starts_at"], row["ends_at"], row["now"])
+        return HeldSlot(
+            slot_id,
+            row["provider_id"],
+            row["starts_at"],
+            row["ends_at"],
+            row["now"],
+            row["time_zone"],
+        )
 
     async def find_slot(self, slot_id: uuid.UUID) -> Slot | None:
         return _slot(await storage.find_slot(self.conn, slot_id))

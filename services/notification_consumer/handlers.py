@@ -11,7 +11,6 @@ shared.messaging.notifications for how channels are delivered and retried).
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import Any
 
 import asyncpg
 from aiohttp import web
@@ -44,7 +43,7 @@ def event_handlers(app: web.Application) -> EventHandlers:
     async def booking_outcome(conn: asyncpg.Connection, envelope: Envelope) -> None:
         booking = envelope.payload()
         assert isinstance(booking, BookingPayload)
-        values: dict[str, Any] = {"reason": None, **booking.model_dump(mode="json")}
+        values = booking.notice_values()
         values["cancelled_by"] = CANCELLED_BY.get(str(values.get("cancelled_by")), "")
         await notifier.notify(conn, envelope.id, booking.user_id, envelope.type, values)
 

@@ -32,9 +32,7 @@ NOTIFIED_ON_CLOSE = frozenset({"BOOKING_CANCELLED", "BOOKING_EXPIRED"})
 
 
 def _values(payload: BookingPayload) -> dict[str, Any]:
-    values = payload.model_dump(mode="json")
-    values.setdefault("reason", None)
-    return values
+    return payload.notice_values()
 
 
 def event_handlers(app: web.Application) -> EventHandlers:

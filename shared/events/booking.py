@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from shared.events.envelope import Payload, event_type
 
@@ -16,6 +17,28 @@ class BookingPayload(Payload):
     provider_id: str
     starts_at: datetime
     ends_at: datetime
+    # The slot's IANA time zone, for showing local times; None: show UTC.
+    time_zone: str | None = None
+
+    def notice_values(self) -> dict[str, Any]:
+        """The payload as template values, every time shown in the slot's time zone."""
+        values: dict[str, Any] = self.model_dump(mode="json")
+        values.setdefault("reason", None)
+        zone = _zone(self.time_zone)
+        if zone is not None:
+            for name, value in self:
+                if isinstance(value, datetime):
+                    values[name] = f"{value.astimezone(zone).isoformat()} ({self.time_zone})"
+        return values
+
+
+def _zone(name: str | None) -> ZoneInfo | None:
+    if name is None:
+        return None
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return None  # an event of a zone this host does not know: UTC is still true
 
 
 @event_type("SLOT_CREATED")
@@ -24,6 +47,7 @@ class SlotCreated(Payload):
     provider_id: str
     starts_at: datetime
     ends_at: datetime
+    time_zone: str | None = None
 
 
 @event_type("SLOT_WITHDRAWN")

@@ -64,6 +64,7 @@ async def create_slot(request: web.Request) -> web.Response:
             body.ends_at,
             principal.sub,
             trace,
+            time_zone=body.time_zone,
         )
         return 201, dump(slot_out(await storage.get_slot(conn, slot_id)))
 

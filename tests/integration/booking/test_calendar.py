@@ -96,3 +96,25 @@ async def test_a_held_or_booked_slot_cannot_be_withdrawn(api: BookingApi) -> Non
     assert held.content_type == "application/problem+json"
     assert (await api.answer(provider, booking["id"], "accept")).status == 200
     assert (await api.client.delete(path, headers=headers)).status == 409
+
+
+async def test_a_slot_keeps_its_time_zone_and_refuses_a_time_without_an_offset(
+    api: BookingApi,
+) -> None:
+    provider, user = unique("provider"), unique("user")
+    start = datetime.now(UTC).replace(microsecond=0) + timedelta(days=4)
+    headers = api.auth(provider, "provider")
+    path = f"/providers/{provider}/slots"
+    zoned = await api.client.post(
+        path, json={**window(start), "time_zone": "Europe/Paris"}, headers=headers
+    )
+    assert zoned.status == 201
+    slot = await zoned.json()
+    assert slot["time_zone"] == "Europe/Paris"
+    booking = await api.booked(user, slot["id"])
+    assert booking["time_zone"] == "Europe/Paris"
+    unknown = {**window(start + timedelta(hours=2)), "time_zone": "Mars/Olympus"}
+    naive = {"starts_at": "2031-01-01T10:00:00", "ends_at": "2031-01-01T11:00:00"}
+    for body in (unknown, naive):
+        response = await api.client.post(path, json=body, headers=headers)
+        assert response.status == 422, body

@@ -29,6 +29,7 @@ class FakeSlot:
     starts_at: datetime
     ends_at: datetime
     status: SlotStatus = SlotStatus.OPEN
+    time_zone: str | None = None
 
 
 @dataclass
@@ -47,7 +48,9 @@ class FakeUnitOfWork:
         if slot is None or slot.status is not SlotStatus.OPEN or slot.starts_at <= self.now:
             return None
         slot.status = SlotStatus.HELD
-        return HeldSlot(slot.id, slot.provider_id, slot.starts_at, slot.ends_at, self.now)
+        return HeldSlot(
+            slot.id, slot.provider_id, slot.starts_at, slot.ends_at, self.now, slot.time_zone
+        )
 
     async def find_slot(self, slot_id: uuid.UUID) -> Slot | None:
         slot = self.slots.get(slot_id)
@@ -102,6 +105,7 @@ class FakeUnitOfWork:
                 data["provider_id"],
                 datetime.fromisoformat(data["starts_at"]),
                 datetime.fromisoformat(data["ends_at"]),
+                time_zone=data.get("time_zone"),
             )
             self.slots[slot.id] = slot
             return
@@ -128,6 +132,7 @@ class FakeUnitOfWork:
                 starts_at=datetime.fromisoformat(data["starts_at"]),
                 ends_at=datetime.fromisoformat(data["ends_at"]),
                 version=version,
+                time_zone=data.get("time_zone"),
             )
         else:
             self.bookings[booking_id] = replace(

@@ -114,3 +114,25 @@ def test_unanswered_booking_expires_after_the_ttl_but_never_after_the_slot_start
     later = now + timedelta(days=3)
     assert pending_deadline(now, 3600, later) == now + timedelta(hours=1)
     assert pending_deadline(now, 86_400, now + timedelta(hours=2)) == now + timedelta(hours=2)
+
+
+def test_a_notice_shows_the_slots_local_time_in_its_zone_and_utc_without_one() -> None:
+    start = datetime(2030, 7, 1, 9, tzinfo=UTC)
+    fields = {
+        "booking_id": uuid.uuid4(),
+        "slot_id": uuid.uuid4(),
+        "user_id": "u",
+        "provider_id": "p",
+        "starts_at": start,
+        "ends_at": start + timedelta(hours=1),
+    }
+    local = BookingCancelled(**fields, time_zone="Europe/Paris").notice_values()
+    assert local["starts_at"] == "2030-07-01T11:00:00+02:00 (Europe/Paris)"
+    assert BookingCancelled(**fields).notice_values()["starts_at"] == "2030-07-01T09:00:00Z"
+
+
+def test_a_slot_in_an_unknown_time_zone_is_refused() -> None:
+    start = datetime.now(UTC) + timedelta(days=1)
+    with pytest.raises(ValidationError):
+        NewSlot(starts_at=start, ends_at=start + timedelta(hours=1), time_zone="Mars/Olympus")
+    assert NewSlot(starts_at=start, ends_at=start + timedelta(hours=1), time_zone="Asia/Tokyo")
