@@ -125,7 +125,22 @@ class TransactionOut(BaseModel):
     items: list[CartLine]
     rewards: Literal["pending", "done"]
     rewards_done_at: datetime | None
+    refunded: int
     created_at: datetime
+
+
+class RefundIn(Body):
+    amount: Cents | None = None  # all that is left to refund when absent
+    reason: Annotated[str, StringConstraints(strip_whitespace=True, max_length=500)] | None = None
+
+
+class RefundOut(BaseModel):
+    refund_id: uuid.UUID
+    transaction_id: uuid.UUID
+    amount: int
+    refunded: int  # by every refund of the transaction so far
+    balance: int
+    reversal: Literal["pending", "done"]
 
 
 class NewCustomer(Body):
@@ -196,6 +211,7 @@ def transaction(row: asyncpg.Record, lines: list[Line]) -> TransactionOut:
         items=[cart_line(line) for line in lines],
         rewards=row["rewards_status"],
         rewards_done_at=row["rewards_done_at"],
+        refunded=row["refunded"],
         created_at=row["created_at"],
     )
 

@@ -20,6 +20,7 @@ from shared.events.checkout import (
     CartItemRemoved,
     CustomerRegistered,
     ProductAdded,
+    RefundIssued,
     WalletDebited,
     WalletToppedUp,
 )
@@ -141,6 +142,20 @@ class WalletsProjector:
                 reference=str(debited.transaction_id),
                 details={"transaction_id": str(debited.transaction_id)},
             )
+        elif event.type == "REFUND_ISSUED":
+            refund = RefundIssued.model_validate(event.data)
+            entry = ProjectedEntry(
+                refund.entry_id,
+                ledger.WALLET,
+                str(refund.customer_id),
+                refund.amount,
+                kind="refund",
+                reference=str(refund.refund_id),
+                details={
+                    "refund_id": str(refund.refund_id),
+                    "transaction_id": str(refund.transaction_id),
+                },
+            )
         else:
             return
         await apply_entries(conn, SCHEMA, [entry], event.time)
@@ -186,6 +201,37 @@ async def _insert_transaction(
     )
 
 
+class RefundsProjector:
+    """Refunds, and what each transaction has paid back in all."""
+
+    name = "refunds"
+
+    async def reset(self, conn: asyncpg.Connection) -> None:
+        await conn.execute(f"DELETE FROM {SCHEMA}.refunds")
+
+    async def apply(self, conn: asyncpg.Connection, event: Envelope, version: int) -> None:
+        if event.type != "REFUND_ISSUED":
+            return
+        refund = RefundIssued.model_validate(event.data)
+        await conn.execute(
+            f"""INSERT INTO {SCHEMA}.refunds (id, transaction_id, customer_id, amount,
+                    refunded_before, reason, created_at)
+                VALUES ($1, $2, $3, $4, $5, $6, $7)""",
+            refund.refund_id,
+            refund.transaction_id,
+            refund.customer_id,
+            refund.amount,
+            refund.refunded_before,
+            refund.reason,
+            event.time,
+        )
+        await conn.execute(
+            f"UPDATE {SCHEMA}.transactions SET refunded = refunded + $2 WHERE id = $1",
+            refund.transaction_id,
+            refund.amount,
+        )
+
+
 # In dependency order: carts and transactions reference customers and products.
 PROJECTORS: tuple[Projector, ...] = (
     ProductsProjector(),
@@ -193,4 +239,5 @@ PROJECTORS: tuple[Projector, ...] = (
     CartsProjector(),
     WalletsProjector(),
     TransactionsProjector(),
+    RefundsProjector(),
 )

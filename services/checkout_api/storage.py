@@ -91,12 +91,22 @@ async def wallet_balance(conn: asyncpg.Connection, customer_id: uuid.UUID) -> in
     return await ledger.balance(conn, SCHEMA, ledger.WALLET, str(customer_id))
 
 
+async def paid_transaction(
+    conn: asyncpg.Connection, transaction_id: uuid.UUID
+) -> asyncpg.Record | None:
+    """A transaction's buyer, total and what its refunds paid back."""
+    return await conn.fetchrow(
+        f"SELECT id, customer_id, total, refunded FROM {SCHEMA}.transactions WHERE id = $1",
+        transaction_id,
+    )
+
+
 async def transaction(
     conn: asyncpg.Connection, transaction_id: uuid.UUID
 ) -> tuple[asyncpg.Record, list[Line]] | None:
     row = await conn.fetchrow(
         f"""SELECT id, customer_id, total, balance_after, rewards_status, rewards_done_at,
-                   created_at
+                   refunded, created_at
             FROM {SCHEMA}.transactions WHERE id = $1""",
         transaction_id,
     )

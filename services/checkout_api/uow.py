@@ -32,6 +32,16 @@ class Customer:
     tier: int
 
 
+@dataclass(frozen=True)
+class PaidTransaction:
+    """What a refund needs to know of a paid checkout."""
+
+    id: uuid.UUID
+    customer_id: uuid.UUID
+    total: int
+    refunded: int
+
+
 class CheckoutUnitOfWork(Protocol):
     async def customer(self, customer_id: uuid.UUID) -> Customer | None: ...
 
@@ -54,6 +64,10 @@ class CheckoutUnitOfWork(Protocol):
         ...
 
     async def wallet_balance(self, customer_id: uuid.UUID) -> int: ...
+
+    async def paid_transaction(self, transaction_id: uuid.UUID) -> PaidTransaction | None:
+        """A checkout with what its refunds have paid back so far."""
+        ...
 
     async def next_entry_ids(self, count: int) -> list[int]:
         """Reserve ledger entry ids for the event that will carry them."""
@@ -106,6 +120,12 @@ class PostgresUnitOfWork:
 
     async def wallet_balance(self, customer_id: uuid.UUID) -> int:
         return await storage.wallet_balance(self.conn, customer_id)
+
+    async def paid_transaction(self, transaction_id: uuid.UUID) -> PaidTransaction | None:
+        row = await storage.paid_transaction(self.conn, transaction_id)
+        if row is None:
+            return None
+        return PaidTransaction(row["id"], row["customer_id"], row["total"], row["refunded"])
 
     async def next_entry_ids(self, count: int) -> list[int]:
         return await next_entry_ids(self.conn, SCHEMA, count)

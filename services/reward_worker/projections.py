@@ -14,7 +14,13 @@ import uuid
 import asyncpg
 
 from services.reward_worker.typedefs import SCHEMA
-from shared.events.checkout import LevelUpgraded, PointsCredited, RewardsDistributed
+from shared.events.checkout import (
+    LevelUpgraded,
+    PointsCredited,
+    PointsReversed,
+    RewardsDistributed,
+    RewardsReversed,
+)
 from shared.events.envelope import Envelope
 from shared.storage import ledger
 from shared.storage.ledger_projection import ProjectedEntry, apply_entries, reset_account_type
@@ -49,6 +55,9 @@ class PointsProjector:
         await reset_account_type(conn, SCHEMA, ledger.POINTS)
 
     async def apply(self, conn: asyncpg.Connection, event: Envelope, version: int) -> None:
+        if event.type == "POINTS_REVERSED":
+            await _apply_reversal(conn, PointsReversed.model_validate(event.data), event)
+            return
         if event.type != "POINTS_CREDITED":
             return
         credited = PointsCredited.model_validate(event.data)
@@ -71,6 +80,46 @@ class PointsProjector:
             for entry in credited.entries
         ]
         await apply_entries(conn, SCHEMA, entries, event.time)
+
+
+async def _apply_reversal(conn: asyncpg.Connection, taken: PointsReversed, event: Envelope) -> None:
+    entries = [
+        ProjectedEntry(
+            entry.entry_id,
+            ledger.POINTS,
+            entry.customer_id,
+            -entry.points,
+            kind="reward_reversal",
+            reference=f"{taken.refund_id}:{entry.depth}",
+            details={
+                "refund_id": str(taken.refund_id),
+                "transaction_id": str(taken.transaction_id),
+                "buyer_id": taken.buyer_id,
+                "depth": entry.depth,
+            },
+        )
+        for entry in taken.entries
+    ]
+    await apply_entries(conn, SCHEMA, entries, event.time)
+
+
+class ReversalStatusProjector:
+    """`reversal_status` and `reversed_at` of refunds."""
+
+    name = "reversal_status"
+
+    async def reset(self, conn: asyncpg.Connection) -> None:
+        """Nothing: checkout's refunds projector rebuilds the rows, pending."""
+
+    async def apply(self, conn: asyncpg.Connection, event: Envelope, version: int) -> None:
+        if event.type != "REWARDS_REVERSED":
+            return
+        await conn.execute(
+            f"""UPDATE {SCHEMA}.refunds SET reversal_status = 'done', reversed_at = $2
+                WHERE id = $1""",
+            RewardsReversed.model_validate(event.data).refund_id,
+            event.time,
+        )
 
 
 class LevelsProjector:
@@ -97,4 +146,5 @@ PROJECTORS: tuple[Projector, ...] = (
     RewardStatusProjector(),
     PointsProjector(),
     LevelsProjector(),
+    ReversalStatusProjector(),
 )

@@ -144,3 +144,46 @@ class CartCleared(Payload):
     customer_id: uuid.UUID
     transaction_id: uuid.UUID
     product_ids: list[uuid.UUID]
+
+
+# Refunds (stream `transaction-<id>`).
+
+
+@event_type("REFUND_ISSUED")
+class RefundIssued(Payload):
+    """Part or all of a checkout paid back to the wallet; also the reward reversal job.
+
+    `refunded_before` is what earlier refunds of the transaction had paid back, so the
+    worker reverses exactly the share between `refunded_before` and `refunded_before +
+    amount` of `total`. `entry_id` is the wallet ledger entry it made."""
+
+    refund_id: uuid.UUID
+    transaction_id: uuid.UUID
+    customer_id: uuid.UUID
+    amount: int
+    total: int
+    refunded_before: int
+    balance: int
+    reason: str | None = None
+    entry_id: int | None = None
+
+
+@event_type("REWARDS_REVERSED")
+class RewardsReversed(Payload):
+    """The tree points a refund took back, in proportion to the refunded share (the notice)."""
+
+    refund_id: uuid.UUID
+    transaction_id: uuid.UUID
+    buyer_id: str
+    reversals: list[RewardCredit]
+
+
+@event_type("POINTS_REVERSED")
+class PointsReversed(Payload):
+    """The points ledger entries of one refund's reversal, recorded with its REWARDS_REVERSED.
+    Internal to the checkout context; `points` of each entry is what is taken back."""
+
+    refund_id: uuid.UUID
+    transaction_id: uuid.UUID
+    buyer_id: str
+    entries: list[PointsEntry]

@@ -1,17 +1,20 @@
-"""Transactions: one paid checkout with its reward status."""
+"""Transactions: one paid checkout with its reward status, and its refunds (admin)."""
 
 from __future__ import annotations
 
+import asyncpg
 from aiohttp import web
 
-from services.checkout_api import models, storage
-from services.checkout_api.models import TransactionOut
+from services.checkout_api import models, refunds, storage
+from services.checkout_api.models import RefundIn, RefundOut, TransactionOut
 from services.checkout_api.policy import may_see_transaction
-from services.checkout_api.routes.edge import auth
+from services.checkout_api.routes.edge import auth, run_idempotent
+from services.checkout_api.uow import PostgresUnitOfWork
 from shared.errors import NotFound
+from shared.http.app import request_trace
 from shared.http.lifecycle import DATABASE
 from shared.http.openapi import operation
-from shared.http.validation import json_response, path_uuid
+from shared.http.validation import json_response, parse_optional_body, path_uuid
 
 
 @operation("A transaction with its reward status", response=TransactionOut, errors=(404,))
@@ -27,5 +30,43 @@ async def get_transaction(request: web.Request) -> web.Response:
     return json_response(models.transaction(row, lines))
 
 
+@operation(
+    "Refund all or part of a checkout to the wallet (admin); Idempotency-Key is required. "
+    "The tree points it paid are taken back in proportion, by the reward worker",
+    body=RefundIn,
+    response=RefundOut,
+    status=201,
+    idempotent="required",
+    errors=(404, 409),
+)
+async def create_refund(request: web.Request) -> web.Response:
+    principal = auth(request, "admin")
+    transaction_id = path_uuid(request, "transaction_id", "transaction")
+    body = await parse_optional_body(request, RefundIn)  # none (or {}): all that is left
+
+    async def effect(conn: asyncpg.Connection) -> tuple[int, object]:
+        done = await refunds.refund(
+            PostgresUnitOfWork(conn),
+            transaction_id,
+            body.amount,
+            body.reason,
+            principal.sub,
+            request_trace(request),
+        )
+        out = RefundOut(
+            refund_id=done.refund_id,
+            transaction_id=transaction_id,
+            amount=done.amount,
+            refunded=done.refunded,
+            balance=done.balance,
+            reversal="pending",
+        )
+        return 201, out.model_dump(mode="json")
+
+    # A retry without a key would refund twice: money moves only under a key.
+    return await run_idempotent(request, principal, effect, required=True)
+
+
 def add_routes(app: web.Application) -> None:
     app.router.add_get("/transactions/{transaction_id}", get_transaction)
+    app.router.add_post("/transactions/{transaction_id}/refunds", create_refund)

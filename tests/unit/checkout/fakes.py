@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from services.checkout_api.domain import Line
-from services.checkout_api.uow import Customer
+from services.checkout_api.uow import Customer, PaidTransaction
 from shared.errors import Conflict
 from shared.events.envelope import Envelope
 
@@ -25,6 +25,7 @@ class FakeUnitOfWork:
     handoffs: list[uuid.UUID] = field(default_factory=list)
     entries: int = 0
     locked: list[uuid.UUID] = field(default_factory=list)
+    transactions: dict[uuid.UUID, PaidTransaction] = field(default_factory=dict)
 
     async def customer(self, customer_id: uuid.UUID) -> Customer | None:
         return self.customers.get(customer_id)
@@ -51,6 +52,9 @@ class FakeUnitOfWork:
 
     async def wallet_balance(self, customer_id: uuid.UUID) -> int:
         return self.balances.get(customer_id, 0)
+
+    async def paid_transaction(self, transaction_id: uuid.UUID) -> PaidTransaction | None:
+        return self.transactions.get(transaction_id)
 
     async def next_entry_ids(self, count: int) -> list[int]:
         self.entries += count
@@ -96,5 +100,13 @@ class FakeUnitOfWork:
             else:
                 for product in data["product_ids"]:
                     cart.pop(uuid.UUID(product), None)
-        elif kind in ("WALLET_TOPPED_UP", "WALLET_DEBITED"):
+        elif kind in ("WALLET_TOPPED_UP", "WALLET_DEBITED", "REFUND_ISSUED"):
             self.balances[uuid.UUID(data["customer_id"])] = data["balance"]
+        if kind == "WALLET_DEBITED":
+            paid = uuid.UUID(data["transaction_id"])
+            buyer = uuid.UUID(data["customer_id"])
+            self.transactions[paid] = PaidTransaction(paid, buyer, data["amount"], 0)
+        elif kind == "REFUND_ISSUED":
+            old = self.transactions[uuid.UUID(data["transaction_id"])]
+            new = PaidTransaction(old.id, old.customer_id, old.total, old.refunded + data["amount"])
+            self.transactions[old.id] = new
