@@ -18,6 +18,7 @@ import pytest
 from services.checkout_api.app import create_app
 from services.reward_worker.domain import RewardRules
 from services.reward_worker.handlers import distribute
+from services.reward_worker.reversals import reverse
 from shared.config import Settings
 from shared.http.lifecycle import DATABASE
 from shared.storage.eventstore import read_stream
@@ -39,6 +40,7 @@ READ_MODELS = {
         "cart_items",
         "transactions",
         "transaction_items",
+        "refunds",
         "ledger_accounts",
         "ledger_entries",
     ],
@@ -78,7 +80,7 @@ async def snapshot(db: Database) -> Snapshot:
 
 async def checkout_workload(api: Api) -> None:
     """Customers in a referral chain, top-ups, cart changes, checkouts of the cart and of
-    items, a refused checkout, and a cart left with lines in it."""
+    items, a refused checkout, two refunds of one checkout, and a cart left with lines in it."""
     tea, mug = await api.product("Tea", 450), await api.product("Mug", 1250)
     root = await api.customer("Root")
     mid = await api.customer("Mid", root)
@@ -91,7 +93,14 @@ async def checkout_workload(api: Api) -> None:
     me = api.as_customer(buyer)
     await api.ok(await api.client.delete(f"/carts/me/items/{mug}", headers=me))
     await api.ok(await api.checkout(buyer), 201)
-    await api.ok(await api.checkout(buyer, {"items": [{"product_id": mug, "quantity": 10}]}), 201)
+    mugs = {"items": [{"product_id": mug, "quantity": 10}]}
+    paid = (await api.ok(await api.checkout(buyer, mugs), 201))["transaction_id"]
+    for body in ({"amount": 4_001, "reason": "two broke"}, None):
+        headers = {**api.admin, "Idempotency-Key": str(uuid.uuid4())}
+        refunded = await api.client.post(
+            f"/transactions/{paid}/refunds", json=body, headers=headers
+        )
+        await api.ok(refunded, 201)
     await api.add(buyer, mug, 2)
     await api.ok(await api.checkout(mid, {"items": [{"product_id": tea, "quantity": 40}]}), 201)
     too_much = {"items": [{"product_id": mug, "quantity": 1000}]}
@@ -99,16 +108,29 @@ async def checkout_workload(api: Api) -> None:
 
 
 async def distribute_rewards(db: Database) -> int:
-    """Run the reward job of every checkout, as the worker does (one of them twice)."""
+    """Run the reward job of every checkout, then the reversal of every refund, as the worker
+    does (one of each twice)."""
     async with db.acquire() as conn:
         streams = await conn.fetch(
             "SELECT stream_id FROM checkout.events WHERE type = 'CHECKOUT_COMPLETED'"
         )
         jobs = [(await read_stream(conn, "checkout", s["stream_id"]))[0] for s in streams]
+        refund_jobs = [
+            stored.envelope
+            for s in await conn.fetch(
+                "SELECT DISTINCT stream_id FROM checkout.events WHERE type = 'REFUND_ISSUED'"
+            )
+            for stored in await read_stream(conn, "checkout", s["stream_id"])
+            if stored.envelope.type == "REFUND_ISSUED"
+        ]
+    assert len(refund_jobs) == 2
     rules = RewardRules()
     for stored in [*jobs, jobs[0]]:
         async with db.transaction() as conn:
             await distribute(conn, rules, stored.envelope)
+    for envelope in [*refund_jobs, refund_jobs[0]]:
+        async with db.transaction() as conn:
+            await reverse(conn, envelope)
     return len(jobs)
 
 
@@ -157,6 +179,7 @@ async def test_replay_rebuilds_every_read_model_of_both_contexts_equal_to_the_li
             await conn.execute("DELETE FROM checkout.ledger_entries WHERE account_type = 'points'")
             await conn.execute("UPDATE checkout.ledger_accounts SET balance = balance + 1")
             await conn.execute("UPDATE checkout.transactions SET rewards_status = 'pending'")
+            await conn.execute("UPDATE checkout.refunds SET reversal_status = 'pending'")
         assert await snapshot(db) != live
 
         process = await asyncio.create_subprocess_exec(
