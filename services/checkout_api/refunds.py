@@ -18,7 +18,7 @@ from services.checkout_api.uow import CheckoutUnitOfWork
 from shared.errors import Conflict, NotFound
 from shared.events.checkout import RefundIssued
 from shared.events.envelope import Envelope, Trace, make_envelope
-from shared.messaging.destinations import REWARD_JOBS
+from shared.messaging.destinations import REWARD_JOBS, USER_NOTICES
 
 # The work queue's job type of a refund's reward reversal.
 REVERSAL_JOB = "REFUND_ISSUED"
@@ -70,7 +70,12 @@ async def refund(
     )
     event = make_envelope(payload, source=SOURCE, subject=str(paid.customer_id), trace=trace)
     await uow.record_next(wallet_stream(paid.customer_id), [event], actor)
-    await enqueue_reversal(uow, event)
+    await uow.publish(USER_NOTICES, event, {})  # the buyer hears of it at once
+    # The job is an envelope of its own, caused by the recorded event (an outbox message
+    # is one envelope at one destination), like a checkout's reward job.
+    caused = Trace(trace.correlation_id, trace.traceparent, str(event.id))
+    job = make_envelope(payload, source=SOURCE, subject=str(paid.customer_id), trace=caused)
+    await enqueue_reversal(uow, job)
     return Refunded(refund_id, amount, paid.refunded + amount, balance)
 
 

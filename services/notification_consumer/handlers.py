@@ -3,8 +3,9 @@
 Booking outcomes (confirmed, rejected, cancelled, expired, rescheduled) go to the booking's
 user;
 REWARDS_DISTRIBUTED to every customer it credited (one notice each, points summed);
-LEVEL_UPGRADED to the upgraded customer. Each notice is stored in-app and queued for every
-enabled channel in the transaction that marks the event processed (see
+LEVEL_UPGRADED to the upgraded customer; REFUND_ISSUED to the refunded buyer;
+REWARDS_REVERSED to every customer whose points a refund took back. Each notice is stored
+in-app and queued for every enabled channel in the transaction that marks the event processed (see
 shared.messaging.notifications for how channels are delivered and retried).
 """
 
@@ -17,7 +18,13 @@ from aiohttp import web
 
 from services.notification_consumer.typedefs import SCHEMA, SERVICE
 from shared.events.booking import BookingPayload
-from shared.events.checkout import LevelUpgraded, RewardsDistributed
+from shared.events.checkout import (
+    LevelUpgraded,
+    RefundIssued,
+    RewardCredit,
+    RewardsDistributed,
+    RewardsReversed,
+)
 from shared.events.envelope import Envelope
 from shared.http.lifecycle import DATABASE
 from shared.messaging.handling import EventHandler, EventHandlers
@@ -68,10 +75,39 @@ def event_handlers(app: web.Application) -> EventHandlers:
         values = event.model_dump(mode="json")
         await notifier.notify(conn, envelope.id, event.customer_id, envelope.type, values)
 
+    async def refund_issued(conn: asyncpg.Connection, envelope: Envelope) -> None:
+        event = RefundIssued.model_validate(envelope.data)
+        values = {
+            "transaction_id": str(event.transaction_id),
+            "amount": _money(event.amount),
+            "balance": _money(event.balance),
+            "reason": f"Reason: {event.reason}" if event.reason else "",
+        }
+        await notifier.notify(conn, envelope.id, str(event.customer_id), envelope.type, values)
+
+    async def rewards_reversed(conn: asyncpg.Connection, envelope: Envelope) -> None:
+        event = RewardsReversed.model_validate(envelope.data)
+        for customer_id, points in _per_member(event.reversals).items():
+            values = {"transaction_id": str(event.transaction_id), "points": points}
+            await notifier.notify(conn, envelope.id, customer_id, envelope.type, values)
+
     def handler(effect: Effect) -> EventHandler:
         return once(app[DATABASE], SCHEMA, SERVICE, effect, after_commit=dispatcher.wake)
 
     routes = {type_: handler(booking_outcome) for type_ in BOOKING_OUTCOMES}
     routes["REWARDS_DISTRIBUTED"] = handler(rewards)
     routes["LEVEL_UPGRADED"] = handler(level_upgraded)
+    routes["REFUND_ISSUED"] = handler(refund_issued)
+    routes["REWARDS_REVERSED"] = handler(rewards_reversed)
     return routes
+
+
+def _money(cents: int) -> str:
+    return f"{cents // 100}.{cents % 100:02d}"
+
+
+def _per_member(credits: list[RewardCredit]) -> dict[str, int]:
+    points: dict[str, int] = defaultdict(int)
+    for credit in credits:
+        points[credit.customer_id] += credit.points
+    return dict(points)

@@ -9,7 +9,7 @@ import pytest
 from services.checkout_api import commands, refunds
 from services.reward_worker.reversals import share
 from shared.errors import Conflict, NotFound
-from shared.messaging.destinations import REWARD_JOBS
+from shared.messaging.destinations import REWARD_JOBS, USER_NOTICES
 from tests.unit.checkout.fakes import FakeUnitOfWork
 from tests.unit.checkout.test_commands import TRACE, shop
 
@@ -29,9 +29,11 @@ async def test_a_partial_refund_credits_the_wallet_and_queues_its_reversal() -> 
     event = uow.streams[commands.wallet_stream(buyer)][-1]
     assert event.type == "REFUND_ISSUED" and event.data["refunded_before"] == 0
     assert event.data["reason"] == "broken" and event.correlationid == "corr-7"
-    destination, job, attributes = uow.published[-1]
+    (notice_to, notice, _), (destination, job, attributes) = uow.published[-2:]
+    assert (notice_to, notice.id) == (USER_NOTICES, event.id)
     assert (destination, job.type) == (REWARD_JOBS, refunds.REVERSAL_JOB)
     assert attributes["jobId"] == str(done.refund_id)
+    assert job.data == event.data and job.causationid == str(event.id)
 
 
 async def test_a_refund_without_an_amount_pays_back_all_that_is_left() -> None:

@@ -36,6 +36,13 @@ VALUES = {
         "depth": 1,
     },
     "LEVEL_UPGRADED": {"customer_id": "c2", "old_level": 1, "new_level": 2, "total_points": 1500},
+    "REFUND_ISSUED": {
+        "transaction_id": str(uuid.uuid4()),
+        "amount": "10.01",
+        "balance": "25.00",
+        "reason": "",
+    },
+    "REWARDS_REVERSED": {"transaction_id": str(uuid.uuid4()), "points": 110},
 }
 EXPECTED = {
     "provider_consumer": {
@@ -44,7 +51,13 @@ EXPECTED = {
         "BOOKING_EXPIRED",
         "BOOKING_RESCHEDULED",
     },
-    "notification_consumer": {*BOOKING_OUTCOMES, "REWARDS_DISTRIBUTED", "LEVEL_UPGRADED"},
+    "notification_consumer": {
+        *BOOKING_OUTCOMES,
+        "REWARDS_DISTRIBUTED",
+        "LEVEL_UPGRADED",
+        "REFUND_ISSUED",
+        "REWARDS_REVERSED",
+    },
 }
 
 
