@@ -129,6 +129,28 @@ class TransactionOut(BaseModel):
     created_at: datetime
 
 
+class TransactionQuery(BaseModel):
+    limit: int = Field(default=20, ge=1, le=200)
+    cursor: str | None = Field(default=None, max_length=200)
+    customer_id: uuid.UUID | None = None  # admins may read anyone's
+
+
+class TransactionSummary(BaseModel):
+    id: uuid.UUID
+    total: int
+    balance_after: int
+    rewards: Literal["pending", "done"]
+    refunded: int
+    refund: Literal["none", "partial", "full"]
+    reversals_pending: int  # refunds whose tree points are still to be taken back
+    created_at: datetime
+
+
+class TransactionPage(BaseModel):
+    items: list[TransactionSummary]
+    next_cursor: str | None
+
+
 class RefundIn(Body):
     amount: Cents | None = None  # all that is left to refund when absent
     reason: Annotated[str, StringConstraints(strip_whitespace=True, max_length=500)] | None = None
@@ -212,6 +234,20 @@ def transaction(row: asyncpg.Record, lines: list[Line]) -> TransactionOut:
         rewards=row["rewards_status"],
         rewards_done_at=row["rewards_done_at"],
         refunded=row["refunded"],
+        created_at=row["created_at"],
+    )
+
+
+def transaction_summary(row: asyncpg.Record) -> TransactionSummary:
+    refunded, total = row["refunded"], row["total"]
+    return TransactionSummary(
+        id=row["id"],
+        total=total,
+        balance_after=row["balance_after"],
+        rewards=row["rewards_status"],
+        refunded=refunded,
+        refund="none" if refunded == 0 else "full" if refunded == total else "partial",
+        reversals_pending=row["reversals_pending"],
         created_at=row["created_at"],
     )
 

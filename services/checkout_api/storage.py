@@ -7,6 +7,7 @@ Writes are not here: every read-model change is a projection of an event
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 
 import asyncpg
 
@@ -118,6 +119,32 @@ async def transaction(
         transaction_id,
     )
     return row, [Line(i["product_id"], i["name"], i["unit_price"], i["quantity"]) for i in items]
+
+
+async def customer_transactions(
+    conn: asyncpg.Connection,
+    customer_id: uuid.UUID,
+    before: tuple[datetime, uuid.UUID] | None,
+    limit: int,
+) -> list[asyncpg.Record]:
+    """A customer's transactions newest first, after the keyset position `before`."""
+    at, ident = before or (None, None)
+    rows: list[asyncpg.Record] = await conn.fetch(
+        f"""SELECT t.id, t.total, t.balance_after, t.rewards_status, t.refunded, t.created_at,
+                   (SELECT count(*) FROM {SCHEMA}.refunds r
+                    WHERE r.transaction_id = t.id AND r.reversal_status = 'pending')
+                       AS reversals_pending
+            FROM {SCHEMA}.transactions t
+            WHERE t.customer_id = $1
+              AND ($2::timestamptz IS NULL OR (t.created_at, t.id) < ($2, $3::uuid))
+            ORDER BY t.created_at DESC, t.id DESC
+            LIMIT $4""",
+        customer_id,
+        at,
+        ident,
+        limit,
+    )
+    return rows
 
 
 async def start_reward_handoff(conn: asyncpg.Connection, transaction_id: uuid.UUID) -> None:

@@ -6,15 +6,47 @@ import asyncpg
 from aiohttp import web
 
 from services.checkout_api import models, refunds, storage
-from services.checkout_api.models import RefundIn, RefundOut, TransactionOut
-from services.checkout_api.policy import may_see_transaction
-from services.checkout_api.routes.edge import auth, run_idempotent
+from services.checkout_api.models import (
+    RefundIn,
+    RefundOut,
+    TransactionOut,
+    TransactionPage,
+    TransactionQuery,
+)
+from services.checkout_api.policy import may_read, may_see_transaction
+from services.checkout_api.routes.edge import auth, me, run_idempotent
 from services.checkout_api.uow import PostgresUnitOfWork
-from shared.errors import NotFound
+from shared.errors import NotFound, Problem
 from shared.http.app import request_trace
 from shared.http.lifecycle import DATABASE
 from shared.http.openapi import operation
-from shared.http.validation import json_response, parse_optional_body, path_uuid
+from shared.http.pagination import decode_cursor, page_items
+from shared.http.validation import json_response, parse_optional_body, parse_query, path_uuid
+
+
+@operation(
+    "The caller's own transactions, newest first, with reward and refund status",
+    query=TransactionQuery,
+    response=TransactionPage,
+)
+async def list_transactions(request: web.Request) -> web.Response:
+    principal = auth(request, "customer", "admin")
+    query = parse_query(request, TransactionQuery)
+    if principal.is_admin:
+        if query.customer_id is None:
+            raise Problem(422, "an admin must name the customer with ?customer_id=")
+        customer_id = query.customer_id
+    else:
+        customer_id = me(principal)
+        may_read(principal, query.customer_id or customer_id)
+    async with request.app[DATABASE].acquire() as conn:
+        rows = await storage.customer_transactions(
+            conn, customer_id, decode_cursor(query.cursor), query.limit + 1
+        )
+    items, cursor = page_items(
+        rows, query.limit, models.transaction_summary, lambda t: (t.created_at, t.id)
+    )
+    return json_response(TransactionPage(items=items, next_cursor=cursor))
 
 
 @operation("A transaction with its reward status", response=TransactionOut, errors=(404,))
@@ -68,5 +100,6 @@ async def create_refund(request: web.Request) -> web.Response:
 
 
 def add_routes(app: web.Application) -> None:
+    app.router.add_get("/transactions", list_transactions)
     app.router.add_get("/transactions/{transaction_id}", get_transaction)
     app.router.add_post("/transactions/{transaction_id}/refunds", create_refund)
