@@ -19,6 +19,7 @@ from aiohttp import web
 from prometheus_client import Counter, Gauge
 
 from services.checkout_api.commands import enqueue_reward_job, reward_job
+from services.checkout_api.refund_handoff import reconcile_refunds_once
 from services.checkout_api.typedefs import SCHEMA
 from services.checkout_api.uow import PostgresUnitOfWork
 from shared.config import Settings
@@ -106,9 +107,12 @@ async def update_gauges(db: Database) -> None:
 
 
 async def reconcile_step(db: Database, after: float) -> None:
-    """One pass of the reconciler loop: every stale batch, then the gauges."""
+    """One pass of the reconciler loop: every stale batch (checkouts, then refunds), then
+    the gauges."""
     while await reconcile_once(db, after):
         pass  # a full batch may mean more are waiting
+    while await reconcile_refunds_once(db, after):
+        pass
     await update_gauges(db)
 
 

@@ -76,6 +76,7 @@ async def refund(
     caused = Trace(trace.correlation_id, trace.traceparent, str(event.id))
     job = make_envelope(payload, source=SOURCE, subject=str(paid.customer_id), trace=caused)
     await enqueue_reversal(uow, job)
+    await uow.start_reversal_handoff(refund_id)
     return Refunded(refund_id, amount, paid.refunded + amount, balance)
 
 

@@ -93,6 +93,10 @@ class CheckoutUnitOfWork(Protocol):
         """Start the reconciler's clock of a transaction's reward job."""
         ...
 
+    async def start_reversal_handoff(self, refund_id: uuid.UUID) -> None:
+        """Start the reconciler's clock of a refund's reversal job."""
+        ...
+
 
 class PostgresUnitOfWork:
     def __init__(self, conn: asyncpg.Connection) -> None:
@@ -145,6 +149,11 @@ class PostgresUnitOfWork:
 
     async def start_reward_handoff(self, transaction_id: uuid.UUID) -> None:
         await storage.start_reward_handoff(self.conn, transaction_id)
+
+    async def start_reversal_handoff(self, refund_id: uuid.UUID) -> None:
+        await self.conn.execute(
+            f"INSERT INTO {SCHEMA}.refund_handoffs (refund_id) VALUES ($1)", refund_id
+        )
 
 
 def _customer(row: asyncpg.Record | None) -> Customer | None:

@@ -80,6 +80,9 @@ class FakeUnitOfWork:
     async def start_reward_handoff(self, transaction_id: uuid.UUID) -> None:
         self.handoffs.append(transaction_id)
 
+    async def start_reversal_handoff(self, refund_id: uuid.UUID) -> None:
+        self.handoffs.append(refund_id)
+
     def types(self, stream: str) -> list[str]:
         return [event.type for event in self.streams.get(stream, [])]
 

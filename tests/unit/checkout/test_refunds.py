@@ -34,6 +34,7 @@ async def test_a_partial_refund_credits_the_wallet_and_queues_its_reversal() -> 
     assert (destination, job.type) == (REWARD_JOBS, refunds.REVERSAL_JOB)
     assert attributes["jobId"] == str(done.refund_id)
     assert job.data == event.data and job.causationid == str(event.id)
+    assert uow.handoffs[-1] == done.refund_id  # the reconciler's clock started
 
 
 async def test_a_refund_without_an_amount_pays_back_all_that_is_left() -> None:
