@@ -8,7 +8,7 @@ SQS_DIR := tools/sqs
 SQS_STAMP := $(SQS_DIR)/node_modules/.installed-$(shell sha1sum $(SQS_DIR)/package-lock.json | cut -c1-12)
 
 .PHONY: help install sqs-server services system-deps browser ops-tools run test test-unit test-faults lint fmt migrate \
-        provision-queues seed token bench export-events replay queue-status dlq-inspect dlq-redrive clean
+        provision-queues seed token bench export-events replay audit queue-status dlq-inspect dlq-redrive clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
@@ -84,6 +84,9 @@ token: install  ## mint a local JWT: make token SUB=alice ROLE=user
 
 replay: install services  ## rebuild every read model (booking, checkout, rewards) from the events
 	$(PY) -m tools.replay
+
+audit: install services  ## check the money invariants over the whole database; prints what is off
+	$(PY) -m tools.audit
 
 queue-status: install  ## counts of the reward work queue per state
 	$(PY) -m shared.workqueue.cli status

@@ -1,0 +1,68 @@
+"""`make audit` over a whole database: clean after checkouts, rewards, refunds and their
+reversals, and it names the entry a test corrupts on purpose."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+
+from services.checkout_api.app import create_app
+from shared.config import Settings
+from shared.http.lifecycle import DATABASE
+from shared.storage.pool import Database
+from shared.workqueue import create_work_queue
+from shared.workqueue.base import admin
+from tests.integration.checkout.conftest import Api
+from tests.integration.checkout.test_replay import checkout_workload, distribute_rewards, private
+from tests.support.http import serve
+
+__all__ = ["private"]  # the replay test's fixture: a database of this test's own
+
+
+async def make_audit(settings: Settings) -> tuple[int, str]:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "tools.audit",
+        env={**os.environ, "DATABASE_URL": settings.database_url, "LOG_LEVEL": "WARNING"},
+        stdout=asyncio.subprocess.PIPE,
+    )
+    output, _ = await asyncio.wait_for(process.communicate(), 60)
+    assert process.returncode is not None
+    return process.returncode, output.decode()
+
+
+async def test_audit_is_clean_after_money_moved_and_names_a_corrupted_entry(
+    private: Settings,
+) -> None:
+    app = create_app(private)
+    try:
+        async with serve(app) as client:
+            await app[DATABASE].wait_ready(timeout=10)
+            await checkout_workload(Api(client, private))
+    finally:
+        queue = create_work_queue(private)
+        await admin(queue).delete_everything()
+        await queue.close()
+    db = Database(private.database_url, max_size=2)
+    await db.start()
+    try:
+        await db.wait_ready(timeout=10)
+        await distribute_rewards(db)  # the rewards, and the reversals of both refunds
+        assert await make_audit(private) == (0, "audit: clean\n")
+
+        async with db.acquire() as conn:
+            owner = await conn.fetchval(
+                """UPDATE checkout.ledger_entries SET amount = amount + 1
+                   WHERE id = (SELECT min(id) FROM checkout.ledger_entries
+                               WHERE account_type = 'points')
+                   RETURNING owner_id"""
+            )
+        status, output = await make_audit(private)
+        assert status == 1, output
+        assert f"balance differs from its entries: points {owner}" in output
+        assert "points entry of an event missing or changed" in output
+        assert output.strip().endswith("audit: 2 finding(s)")
+    finally:
+        await db.close()

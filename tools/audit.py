@@ -1,0 +1,111 @@
+"""Check the money invariants over the whole database and print what is off (`make audit`).
+
+python -m tools.audit
+
+- every ledger balance (wallet cents, tree points) equals the sum of its entries;
+- every ledger entry a POINTS_CREDITED or POINTS_REVERSED event names is in the ledger, with
+  the amount the event says;
+- every checkout whose rewards are done has its REWARDS_DISTRIBUTED;
+- every refund whose reversal is done has its REWARDS_REVERSED, no refund waits for its
+  reversal longer than `--pending-after` seconds, and what a transaction says it refunded
+  is the sum of its refunds.
+
+Exit status 0 when all hold, 1 (after one line per finding) when one does not.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+
+import asyncpg
+
+from shared.config import Settings
+from shared.logging import configure_logging
+from shared.storage.pool import Database
+
+SCHEMA = "checkout"
+
+CHECKS: dict[str, str] = {
+    "balance differs from its entries": f"""
+        SELECT coalesce(a.account_type, e.account_type) || ' ' || coalesce(a.owner_id, e.owner_id)
+               || ': balance ' || coalesce(a.balance, 0) || ', entries sum to '
+               || coalesce(e.total, 0)
+        FROM {SCHEMA}.ledger_accounts a
+        FULL JOIN (SELECT account_type, owner_id, sum(amount) AS total
+                   FROM {SCHEMA}.ledger_entries GROUP BY account_type, owner_id) e
+          ON e.account_type = a.account_type AND e.owner_id = a.owner_id
+        WHERE coalesce(a.balance, 0) <> coalesce(e.total, 0)""",
+    "points entry of an event missing or changed": f"""
+        SELECT ev.type || ' ' || ev.stream_id || ': entry ' || (x->>'entry_id')
+               || ' of ' || (x->>'customer_id') || ' should move '
+               || (CASE ev.type WHEN 'POINTS_CREDITED' THEN 1 ELSE -1 END
+                   * (x->>'points')::bigint) || ', ledger has '
+               || coalesce(le.amount::text, 'none')
+        FROM {SCHEMA}.events ev
+        CROSS JOIN LATERAL jsonb_array_elements(ev.data->'entries') x
+        LEFT JOIN {SCHEMA}.ledger_entries le ON le.id = (x->>'entry_id')::bigint
+        WHERE ev.type IN ('POINTS_CREDITED', 'POINTS_REVERSED')
+          AND le.amount IS DISTINCT FROM
+              (CASE ev.type WHEN 'POINTS_CREDITED' THEN 1 ELSE -1 END
+               * (x->>'points')::bigint)""",
+    "checkout done without its credits": f"""
+        SELECT 'transaction ' || t.id FROM {SCHEMA}.transactions t
+        WHERE t.rewards_status = 'done' AND NOT EXISTS (
+            SELECT 1 FROM {SCHEMA}.events e
+            WHERE e.stream_id = 'transaction-' || t.id AND e.type = 'REWARDS_DISTRIBUTED')""",
+    "refund done without its reversal": f"""
+        SELECT 'refund ' || r.id FROM {SCHEMA}.refunds r
+        WHERE r.reversal_status = 'done' AND NOT EXISTS (
+            SELECT 1 FROM {SCHEMA}.events e
+            WHERE e.type = 'REWARDS_REVERSED' AND e.data->>'refund_id' = r.id::text)""",
+    "refund still waiting for its reversal": f"""
+        SELECT 'refund ' || r.id || ' of transaction ' || r.transaction_id
+        FROM {SCHEMA}.refunds r
+        WHERE r.reversal_status = 'pending'
+          AND r.created_at < now() - make_interval(secs => $1)""",
+    "refunded total differs from its refunds": f"""
+        SELECT 'transaction ' || t.id || ': refunded ' || t.refunded || ', refunds sum to '
+               || coalesce(sum(r.amount), 0)
+        FROM {SCHEMA}.transactions t LEFT JOIN {SCHEMA}.refunds r ON r.transaction_id = t.id
+        GROUP BY t.id, t.refunded HAVING t.refunded <> coalesce(sum(r.amount), 0)""",
+}
+
+
+async def audit(conn: asyncpg.Connection, pending_after: float = 3600) -> list[str]:
+    """Every finding, as `<check>: <what>`, in one consistent snapshot."""
+    findings: list[str] = []
+    async with conn.transaction(isolation="repeatable_read", readonly=True):
+        for check, sql in CHECKS.items():
+            args = (pending_after,) if "$1" in sql else ()
+            findings += [f"{check}: {row[0]}" for row in await conn.fetch(sql, *args)]
+    return findings
+
+
+async def run(settings: Settings, pending_after: float) -> list[str]:
+    db = Database(settings.database_url, max_size=1)
+    await db.start()
+    try:
+        await db.wait_ready(timeout=30)
+        async with db.acquire() as conn:
+            return await audit(conn, pending_after)
+    finally:
+        await db.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m tools.audit", description=__doc__)
+    parser.add_argument("--pending-after", type=float, default=3600)
+    args = parser.parse_args(argv)
+    settings = Settings()
+    configure_logging("tools.audit", settings.log_level, json=settings.log_json)
+    findings = asyncio.run(run(settings, args.pending_after))
+    for finding in findings:
+        print(finding)
+    print(f"audit: {len(findings)} finding(s)" if findings else "audit: clean")
+    return 1 if findings else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
