@@ -11,6 +11,7 @@ from prometheus_client import Counter
 from services.reward_worker import storage
 from services.reward_worker.domain import RewardRules
 from services.reward_worker.recording import Credit, notify, record_rewards, record_upgrade
+from services.reward_worker.reversals import REVERSAL_JOB, reversal_handler
 from services.reward_worker.typedefs import SOURCE
 from shared.events.checkout import CheckoutCompleted, LevelUpgraded, RewardsDistributed
 from shared.events.envelope import Envelope
@@ -18,7 +19,7 @@ from shared.logging import bound_context
 from shared.storage.pool import Database
 from shared.workqueue import Job
 
-__all__ = ["JOB_TYPE", "SOURCE", "distribute", "reward_handler"]
+__all__ = ["JOB_TYPE", "SOURCE", "distribute", "job_handlers", "reward_handler"]
 
 JOB_TYPE = "CHECKOUT_COMPLETED"
 
@@ -91,3 +92,8 @@ def reward_handler(db: Database, rules: RewardRules) -> Callable[[Job], Awaitabl
         CHECKOUTS_REWARDED.labels("rewarded" if result else "already_done").inc()
 
     return handle
+
+
+def job_handlers(db: Database, rules: RewardRules) -> dict[str, Callable[[Job], Awaitable[None]]]:
+    """Every job type the worker runs: checkout rewards and refund reversals."""
+    return {JOB_TYPE: reward_handler(db, rules), REVERSAL_JOB: reversal_handler(db)}
