@@ -1,0 +1,54 @@
+"""`make bench` smoke run: every benchmark runs with tiny counts and yields well-formed results,
+so the harness never rots. It measures nothing about speed."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pytest
+
+from tests.bench import __main__ as bench
+from tests.bench import bench_http, bench_outbox, bench_workqueue
+from tests.bench.results import Result
+
+NAMES = sorted(p.stem for p in Path(bench.__file__).parent.glob("bench_*.py"))
+
+
+@pytest.fixture
+def tiny_counts(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Shrink every benchmark's counts so the whole run takes seconds."""
+    monkeypatch.setattr(bench_http, "REQUESTS", 20)
+    monkeypatch.setattr(bench_http, "CONCURRENCY", 4)
+    monkeypatch.setattr(bench_outbox, "ROWS", 20)
+    monkeypatch.setattr(bench_workqueue, "SIZES", {"redis": 50, "amqp": 50})
+    monkeypatch.setattr(bench_workqueue, "CONCURRENCY", {"redis": 4, "amqp": 4})
+    monkeypatch.setattr(bench_workqueue, "LATENCY_SAMPLES", 5)
+
+
+async def test_every_benchmark_runs_with_tiny_counts_and_reports_finite_figures(
+    tiny_counts: None,
+) -> None:
+    results = await bench.run_all(NAMES)
+
+    failed = {name: outcome for name, outcome in results.items() if isinstance(outcome, str)}
+    assert failed == {}
+    for name, outcome in results.items():
+        assert outcome, f"{name} reported no figures"
+        for result in outcome:
+            assert isinstance(result, Result)
+            assert result.unit, result
+            assert math.isfinite(result.value) and result.value >= 0, result
+
+
+async def test_the_rendered_document_has_a_table_row_for_every_figure(tiny_counts: None) -> None:
+    results = await bench.run_all(["bench_outbox"])
+
+    document = bench.render(results, seconds=1.0)
+
+    assert document.startswith("# Benchmarks")
+    assert "## Machine" in document
+    figures = results["bench_outbox"]
+    assert not isinstance(figures, str)
+    for result in figures:
+        assert f"| {result.name} |" in document
