@@ -66,8 +66,11 @@ def run_stack(settings: Settings) -> int:
         if sys.stdout.isatty():
             # honcho pipes the services' output, so they cannot see the terminal themselves.
             env.setdefault("LOG_JSON", "false")
+        # `-e /dev/null`: honcho would load .env over the environment it is given (the
+        # settings read .env themselves, below the environment, as every process does).
+        argv = [str(BIN / "honcho"), "start", "-f", str(ROOT / "Procfile"), "-d", str(ROOT)]
         honcho = subprocess.Popen(
-            [str(BIN / "honcho"), "start", "-f", str(ROOT / "Procfile"), "-d", str(ROOT)],
+            [*argv, "-e", os.devnull],
             env=env,
             start_new_session=True,
             preexec_fn=_die_with_parent,

@@ -10,7 +10,7 @@ from aiohttp import web
 
 from services.reward_worker import dashboard
 from services.reward_worker.domain import RewardRules
-from services.reward_worker.handlers import JOB_TYPE, reward_handler
+from services.reward_worker.handlers import job_handlers
 from services.reward_worker.typedefs import QUEUE, SCHEMA, SERVICE
 from shared.background import Loop
 from shared.config import Settings
@@ -79,7 +79,7 @@ def _worker_loop(app: web.Application) -> Loop:
         base=settings.work_queue_backoff_base,
         cap=settings.work_queue_backoff_cap,
     )
-    handlers = {JOB_TYPE: reward_handler(app[DATABASE], rules_from(settings))}
+    handlers = job_handlers(app[DATABASE], rules_from(settings))
     current: list[Worker] = []
 
     async def run() -> None:
@@ -89,7 +89,7 @@ def _worker_loop(app: web.Application) -> Loop:
             app[QUEUE],
             handlers,
             concurrency=settings.work_queue_concurrency,
-            retry={JOB_TYPE: policy},
+            retry=dict.fromkeys(handlers, policy),
             heartbeat=max(0.1, settings.work_queue_visibility_timeout / 3),
             shutdown_grace=settings.shutdown_grace,
         )

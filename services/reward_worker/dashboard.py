@@ -35,7 +35,6 @@ PAGE_HEADERS = {
 }
 
 
-
 class FailedQuery(BaseModel):
     model_config = ConfigDict(extra="forbid")
 

@@ -31,6 +31,9 @@ _UNAVAILABLE = (
     asyncpg.exceptions.OperatorInterventionError,
     asyncpg.exceptions.ConnectionDoesNotExistError,
     asyncpg.exceptions.TooManyConnectionsError,
+    # A connection broken mid-statement by a server going away leaves asyncpg's protocol in
+    # a state it cannot leave ("cannot switch to state ..."): the server, not the query.
+    asyncpg.InternalClientError,
 )
 
 

@@ -118,6 +118,17 @@ async def test_with_postgresql_stopped_the_api_answers_503_at_once_and_no_event_
     assert committed == len(booking_ids), "every 201 is a committed booking"
     assert per_slot == 1, "a retried booking was never made twice"
     assert len(expected) >= len(booking_ids)
+
+    async def relayed() -> bool:
+        async with db.acquire() as conn:
+            unsent = await conn.fetchval(
+                "SELECT count(*) FROM booking.outbox "
+                "WHERE sent_at IS NULL AND message_id = ANY($1::uuid[])",
+                list(expected),
+            )
+        return unsent == 0
+
+    await eventually(relayed, timeout=60, interval=0.2, what="the outbox relayed every event")
     received = await drain(
         own_queues,
         [own_queues.sqs_booking_request_queue_url, own_queues.sqs_booking_confirmation_queue_url],
