@@ -8,6 +8,7 @@ from typing import Any
 from prometheus_client import Counter, Gauge, Histogram
 
 from shared.logging import get_logger
+from shared.messaging.deadletter import dead_letter_url
 
 log = get_logger(__name__)
 
@@ -50,18 +51,37 @@ DEPTH_ATTRIBUTES = {
 
 
 async def poll_depth(client: Any, queue_url: str, queue: str, interval: float) -> None:
-    """Publish the queue's approximate depth every `interval` seconds, forever."""
+    """Publish the depth of the queue and of its dead-letter queue (the one its RedrivePolicy
+    names, labelled with that queue's name) every `interval` seconds, forever."""
+    dead_letters: str | None = None
     while True:
         try:
-            response = await client.get_queue_attributes(
-                QueueUrl=queue_url, AttributeNames=list(DEPTH_ATTRIBUTES)
-            )
-            for name, state in DEPTH_ATTRIBUTES.items():
-                value = response.get("Attributes", {}).get(name)
-                if value is not None:
-                    DEPTH.labels(queue, state).set(int(value))
+            if dead_letters is None:
+                dead_letters = await _dead_letter_queue(client, queue_url)
+            await _publish_depth(client, queue_url, queue)
+            if dead_letters:
+                await _publish_depth(client, dead_letters, dead_letters.rsplit("/", 1)[-1])
         except asyncio.CancelledError:
             raise
         except Exception as exc:
-            log.warning("queue depth unavailable", error=repr(exc))
+            log.warning("queue depth unavailable", queue=queue, error=repr(exc))
         await asyncio.sleep(interval)
+
+
+async def _dead_letter_queue(client: Any, queue_url: str) -> str:
+    """The dead-letter queue's URL, or "" when the queue has no redrive policy."""
+    try:
+        return await dead_letter_url(client, queue_url)
+    except ValueError:
+        log.warning("queue has no dead-letter queue; its depth is not polled", queue_url=queue_url)
+        return ""
+
+
+async def _publish_depth(client: Any, queue_url: str, queue: str) -> None:
+    response = await client.get_queue_attributes(
+        QueueUrl=queue_url, AttributeNames=list(DEPTH_ATTRIBUTES)
+    )
+    for name, state in DEPTH_ATTRIBUTES.items():
+        value = response.get("Attributes", {}).get(name)
+        if value is not None:
+            DEPTH.labels(queue, state).set(int(value))
