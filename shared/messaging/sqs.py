@@ -32,6 +32,19 @@ def queue_urls(settings: Settings) -> dict[str, str]:
     }
 
 
+KEYS = {"aws_access_key_id", "aws_secret_access_key"}
+
+
+def session_arguments(settings: Settings) -> dict[str, str]:
+    """The region, and the access keys unless the suite talks to real AWS (no
+    SQS_ENDPOINT_URL) without keys set: there the default credential chain applies (a pod's
+    identity, a profile, an instance role) instead of the local server's placeholder keys."""
+    arguments = {"region_name": settings.aws_region}
+    if settings.sqs_endpoint_url or KEYS & settings.model_fields_set:
+        arguments |= {key: getattr(settings, key) for key in sorted(KEYS)}
+    return arguments
+
+
 @asynccontextmanager
 async def sqs_client(
     settings: Settings,
@@ -42,11 +55,7 @@ async def sqs_client(
     max_attempts: int = 2,
 ) -> AsyncIterator[Any]:
     """An SQS client. Long pollers need `read_timeout` above their WaitTimeSeconds."""
-    session = aioboto3.Session(
-        aws_access_key_id=settings.aws_access_key_id,
-        aws_secret_access_key=settings.aws_secret_access_key,
-        region_name=settings.aws_region,
-    )
+    session = aioboto3.Session(**session_arguments(settings))
     config = AioConfig(
         max_pool_connections=max_pool_connections,
         read_timeout=read_timeout,
