@@ -140,6 +140,7 @@ async def migrate_legacy(
 def describe(message: AbstractIncomingMessage) -> dict[str, Any]:
     """A failed message as plain JSON-friendly values (the shape of the Redis backend's)."""
     headers: dict[str, Any] = dict(message.headers or {})
+    history = json.loads(str(headers.get("history") or "[]"))
     return {
         "id": message.message_id,
         "type": message.type,
@@ -149,7 +150,8 @@ def describe(message: AbstractIncomingMessage) -> dict[str, Any]:
         "attempts": headers.get("attempts", 0),
         "error": headers.get("error"),
         "traceback": headers.get("traceback"),
-        "history": json.loads(str(headers.get("history") or "[]")),
+        "history": history,
+        "hung": sum(1 for entry in history if entry.get("hung")),
         "enqueued_at": int(headers.get("enqueued_at", 0) or 0) / 1000,
     }
 

@@ -98,10 +98,14 @@ def new_job_message(layout: Layout, job: NewJob) -> tuple[aio_pika.Message, str]
 def outcome_message(layout: Layout, o: Outcome) -> tuple[aio_pika.Message, str]:
     """The message a retry (to its delay bucket) or a failure (to the failed set) becomes."""
     job = o.job
-    history = [
-        *job.history,
-        {"attempt": job.attempt, "error": o.error, "at": int(time.time() * 1000)},
-    ]
+    entry: dict[str, Any] = {
+        "attempt": job.attempt,
+        "error": o.error,
+        "at": int(time.time() * 1000),
+    }
+    if o.hung:
+        entry["hung"] = True
+    history = [*job.history, entry]
     headers = {
         "enqueued_at": int(job.enqueued_at * 1000),
         "attempts": job.attempt,

@@ -56,6 +56,7 @@ class Outcome:
     delay: float = 0.0
     error: str = ""
     traceback: str = ""
+    hung: bool = False  # the attempt ran past its deadline and was cancelled
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,9 @@ from prometheus_client import Counter, Gauge, Histogram
 
 JOBS_BY_STATE = Gauge("workqueue_jobs", "Jobs by state", ["queue", "state"])
 JOBS_PROCESSED = Counter(
-    "workqueue_jobs_processed_total", "Job attempts by outcome", ["queue", "type", "outcome"]
+    "workqueue_jobs_processed_total",
+    "Job attempts by outcome: completed, retry, failed or hung (past its deadline)",
+    ["queue", "type", "outcome"],
 )
 JOB_FAILURES = Counter(
     "workqueue_job_failures_total", "Failed attempts by job and error type", ["type", "error"]

@@ -140,6 +140,7 @@ class RedisWorkQueue(BatchEnqueue):
                 int(o.delay * 1000),
                 o.error,
                 o.traceback,
+                int(o.hung),
             ]
             for o in outcomes
         ]
@@ -233,6 +234,7 @@ def _describe(job_id: str, row: dict[str, str]) -> dict[str, Any]:
         "priority": int(row.get("priority", 0)),
         "attempts": int(row.get("attempts", 0)),
         "stalls": int(row.get("stalls", 0)),
+        "hung": int(row.get("hung", 0)),
         "error": row.get("error"),
         "traceback": row.get("traceback"),
         "history": json.loads(row.get("history") or "[]"),

@@ -3,6 +3,7 @@
 Keys (the `{name}` hash tag keeps one queue in one cluster slot):
     wq:{name}:job:<id>  hash: type, payload, priority, score, attempts, state, enqueued_at,
                         started_at, finished_at, error, traceback, history (JSON list),
+                        hung (attempts cancelled at their deadline),
                         token (the random token of the claim that holds the job, if any)
     wq:{name}:waiting   zset by score = -priority * 1e12 + sequence (ZPOPMIN: priority, FIFO)
     wq:{name}:active    zset by visibility deadline (ms); expired entries are stalled jobs
@@ -119,8 +120,9 @@ return cjson.encode(out)
 )
 
 # ARGV: keep_completed, keep_failed, JSON list of [id, token, attempt, kind, delay_ms, error,
-# traceback]. An outcome whose token is not the job's current claim (the job stalled, was
-# released or settled, and maybe claimed again) is ignored. Returns the number applied.
+# traceback, hung (1: the attempt ran past its deadline)]. An outcome whose token is not the
+# job's current claim (the job stalled, was released or settled, and maybe claimed again) is
+# ignored. Returns the number applied.
 SETTLE = (
     _PRELUDE
     + """
@@ -142,6 +144,10 @@ for _, o in ipairs(cjson.decode(ARGV[3])) do
       local delay = tonumber(o[5])
       local entry = {attempt = tonumber(attempt), error = o[6], at = now}
       if kind == 'retry' then entry.retry_in_ms = delay end
+      if tonumber(o[8]) == 1 then
+        entry.hung = true
+        redis.call('HINCRBY', key, 'hung', 1)
+      end
       history[#history + 1] = entry
       redis.call('HSET', key, 'history', cjson.encode(history), 'error', o[6],
         'traceback', o[7], 'finished_at', now)

@@ -32,6 +32,10 @@ class PermanentError(Exception):
     """Raised by a handler for a job that can never succeed: no more attempts."""
 
 
+class DeadlineExceeded(Exception):
+    """An attempt ran past its job type's deadline and was cancelled (a `hung` attempt)."""
+
+
 class Worker:
     def __init__(
         self,
@@ -43,6 +47,8 @@ class Worker:
         default_retry: RetryPolicy | None = None,
         heartbeat: float = 10.0,
         shutdown_grace: float = 20.0,
+        deadlines: dict[str, float] | None = None,
+        default_deadline: float | None = None,
     ) -> None:
         self.queue = queue
         self.handlers = handlers
@@ -51,6 +57,8 @@ class Worker:
         self.default_retry = default_retry or RetryPolicy()
         self.heartbeat = heartbeat
         self.shutdown_grace = shutdown_grace
+        self.deadlines = deadlines or {}
+        self.default_deadline = default_deadline
         self._running: dict[asyncio.Task[None], Job] = {}
         self._outcomes: list[Outcome] = []
         self._outcome_ready = asyncio.Event()
@@ -60,6 +68,10 @@ class Worker:
 
     def policy(self, job_type: str) -> RetryPolicy:
         return self.retry.get(job_type, self.default_retry)
+
+    def deadline(self, job_type: str) -> float | None:
+        """Seconds an attempt of this type may run before it is cancelled (None: no limit)."""
+        return self.deadlines.get(job_type, self.default_deadline)
 
     async def run(self) -> None:
         """Work until `stop()` (or cancellation); broker outages are waited out."""
@@ -144,7 +156,7 @@ class Worker:
                 handler = self.handlers.get(job.type)
                 if handler is None:
                     raise PermanentError(f"no handler for job type {job.type!r}")
-                await handler(job)
+                await _call_within(handler, job, self.deadline(job.type))
             except asyncio.CancelledError:
                 return  # shutdown: the claim expires or is released; not an attempt failure
             except Exception as exc:
@@ -160,16 +172,18 @@ class Worker:
         error = f"{type(exc).__name__}: {exc}"
         trace = "".join(traceback.format_exception(exc))[-8000:]
         metrics.JOB_FAILURES.labels(job.type, type(exc).__name__).inc()
+        hung = isinstance(exc, DeadlineExceeded)
         final = isinstance(exc, PermanentError) or job.attempt >= policy.max_attempts
         if final:
-            log.warning("job failed for good", error=error)
-            self._push(Outcome(job, "failed", error=error, traceback=trace))
-            metrics.JOBS_PROCESSED.labels(self.queue.name, job.type, "failed").inc()
+            log.warning("job failed for good", error=error, hung=hung)
+            self._push(Outcome(job, "failed", error=error, traceback=trace, hung=hung))
         else:
             delay = policy.delay(job.attempt)
-            log.info("job failed, will retry", error=error, retry_in=round(delay, 3))
-            self._push(Outcome(job, "retry", delay=delay, error=error, traceback=trace))
-            metrics.JOBS_PROCESSED.labels(self.queue.name, job.type, "retry").inc()
+            log.info("job failed, will retry", error=error, retry_in=round(delay, 3), hung=hung)
+            self._push(Outcome(job, "retry", delay, error, trace, hung=hung))
+        # One outcome per attempt: a hung attempt is counted as `hung`, whatever comes next.
+        outcome = "hung" if hung else "failed" if final else "retry"
+        metrics.JOBS_PROCESSED.labels(self.queue.name, job.type, outcome).inc()
 
     def _push(self, outcome: Outcome) -> None:
         self._outcomes.append(outcome)
@@ -207,3 +221,17 @@ class Worker:
                 await self.queue.extend(jobs)
             except Exception as exc:
                 log.warning("visibility heartbeat failed", error=repr(exc))
+
+
+async def _call_within(handler: JobHandler, job: Job, deadline: float | None) -> None:
+    """Run the handler, cancelling it (cooperatively: at its next await) past the deadline."""
+    if deadline is None:
+        await handler(job)
+        return
+    try:
+        async with asyncio.timeout(deadline) as scope:
+            await handler(job)
+    except TimeoutError:
+        if not scope.expired():
+            raise  # the handler's own timeout (a slow database, say) is an ordinary failure
+        raise DeadlineExceeded(f"the attempt ran past its {deadline:g} s deadline") from None

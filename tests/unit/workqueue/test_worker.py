@@ -109,3 +109,26 @@ async def test_a_job_of_an_unknown_type_fails_at_once() -> None:
     assert [(o.kind, o.error) for o in queue.outcomes] == [
         ("failed", "PermanentError: no handler for job type 'mystery'")
     ]
+
+
+async def test_a_handler_past_the_default_deadline_is_cancelled_and_marked_hung() -> None:
+    async def sleepy(job: Job) -> None:
+        await asyncio.sleep(10)
+
+    queue = MemoryQueue([job()])
+    await run_until_settled(queue, {"work": sleepy}, default_deadline=0.05)
+    (outcome,) = queue.outcomes
+    assert (outcome.kind, outcome.hung) == ("retry", True)
+    assert outcome.error == "DeadlineExceeded: the attempt ran past its 0.05 s deadline"
+
+
+async def test_a_handlers_own_timeout_is_an_ordinary_failure_not_a_hung_attempt() -> None:
+    async def times_out(job: Job) -> None:
+        async with asyncio.timeout(0.01):
+            await asyncio.sleep(1)
+
+    queue = MemoryQueue([job()])
+    await run_until_settled(queue, {"work": times_out}, default_deadline=5.0)
+    (outcome,) = queue.outcomes
+    assert (outcome.kind, outcome.hung) == ("retry", False)
+    assert outcome.error.startswith("TimeoutError")
