@@ -67,6 +67,74 @@ class BookingQuery(Page):
     status: StatusName | None = None
 
 
+class StatsQuery(Strict):
+    starts_from: AwareDatetime | None = Field(
+        default=None,
+        alias="from",
+        description="requests made from then on (ISO 8601 with an offset); "
+        "default: 30 days before `to`",
+        examples=["2030-01-01T00:00:00+01:00"],
+    )
+    ends_before: AwareDatetime | None = Field(
+        default=None,
+        alias="to",
+        description="requests made before then (ISO 8601 with an offset); default: now",
+        examples=["2030-02-01T00:00:00+01:00"],
+    )
+
+
+class ProviderStats(BaseModel):
+    """A provider's requests made in [from, to), and how the provider answered them. Rates
+    are shares of `requests` (null without any); a booking accepted and later cancelled
+    counts in both `accepted` and `cancelled`."""
+
+    model_config = ConfigDict(
+        serialize_by_alias=True,
+        validate_by_name=True,
+        json_schema_extra={
+            "examples": [
+                {
+                    "provider_id": "demo-provider",
+                    "from": "2030-01-01T00:00:00Z",
+                    "to": "2030-01-31T00:00:00Z",
+                    "requests": 40,
+                    "accepted": 30,
+                    "rejected": 4,
+                    "cancelled": 5,
+                    "cancelled_by_provider": 1,
+                    "expired": 2,
+                    "pending": 4,
+                    "acceptance_rate": 0.75,
+                    "rejection_rate": 0.1,
+                    "cancellation_rate": 0.125,
+                    "expiry_rate": 0.05,
+                    "answers": 36,
+                    "median_answer_seconds": 1260.0,
+                }
+            ]
+        },
+    )
+
+    provider_id: str
+    starts_from: datetime = Field(alias="from")
+    ends_before: datetime = Field(alias="to")
+    requests: int = Field(description="booking requests made in the window")
+    accepted: int = Field(description="of them, accepted (at some point)")
+    rejected: int
+    cancelled: int = Field(description="cancelled by the user or the provider")
+    cancelled_by_provider: int
+    expired: int = Field(description="left unanswered until they expired")
+    pending: int = Field(description="still waiting for an answer")
+    acceptance_rate: float | None
+    rejection_rate: float | None
+    cancellation_rate: float | None
+    expiry_rate: float | None
+    answers: int = Field(description="accepts and rejects of requests waiting from the window on")
+    median_answer_seconds: float | None = Field(
+        description="median seconds from a request (or its move) to its answer; null without any"
+    )
+
+
 class Slot(BaseModel):
     id: uuid.UUID
     provider_id: str

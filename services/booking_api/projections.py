@@ -1,4 +1,5 @@
-"""Read models of the booking context: slots and bookings, folded from the events.
+"""Read models of the booking context: slots and bookings, folded from the events (and the
+provider analytics of services.booking_api.stats).
 
 Every column comes from an event (times are event times), so a replay reproduces the live
 rows exactly.
@@ -12,6 +13,7 @@ from datetime import datetime
 import asyncpg
 
 from services.booking_api.domain import RESCHEDULED, STATUS_OF, Status, slot_status
+from services.booking_api.stats import ProviderStatsProjector
 from services.booking_api.typedefs import SCHEMA
 from shared.events.envelope import Envelope
 from shared.storage.projections import Projector
@@ -125,5 +127,9 @@ class BookingsProjector:
         )
 
 
-# In dependency order: bookings reference slots.
-PROJECTORS: tuple[Projector, ...] = (SlotsProjector(), BookingsProjector())
+# In dependency order: bookings reference slots. Provider analytics stand on their own.
+PROJECTORS: tuple[Projector, ...] = (
+    SlotsProjector(),
+    BookingsProjector(),
+    ProviderStatsProjector(),
+)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from services.booking_api.routes import bookings, providers, slots
+from services.booking_api.routes import bookings, providers, slots, stats
 
 
 def add_routes(app: web.Application) -> None:
@@ -12,3 +12,4 @@ def add_routes(app: web.Application) -> None:
     slots.add_routes(app)
     providers.add_routes(app)
     bookings.add_routes(app)
+    stats.add_routes(app)

@@ -17,6 +17,7 @@ ROUTES = {
     ("/providers/{provider_id}/bookings", "get"),
     ("/providers/{provider_id}/bookings/{booking_id}/accept", "post"),
     ("/providers/{provider_id}/bookings/{booking_id}/reject", "post"),
+    ("/providers/{provider_id}/stats", "get"),
 }
 
 
@@ -36,6 +37,11 @@ async def test_openapi_document_lists_every_route_with_its_models(api: BookingAp
     assert {"provider_id", "from", "to", "limit", "cursor"} <= {
         p["name"] for p in slots["parameters"]
     }
+    stats = document["paths"]["/providers/{provider_id}/stats"]["get"]
+    bounds = {p["name"]: p for p in stats["parameters"] if p["in"] == "query"}
+    assert set(bounds) == {"from", "to"} and all(p["schema"]["examples"] for p in bounds.values())
+    figures = document["components"]["schemas"]["ProviderStats"]
+    assert {"acceptance_rate", "median_answer_seconds"} <= set(figures["examples"][0])
     page = await api.client.get("/docs")
     assert page.status == 200
     assert "/bookings/{booking_id}/history" in await page.text()
