@@ -9,11 +9,16 @@ where `level` is the member's level before this credit and `rate[level]` is a pe
 (percentages are held in basis points), so points are never over-credited and a credit
 that rounds to zero is skipped. A member whose point total reaches `thresholds[i]` moves
 to level i + 2 (levels start at 1 and never go down).
+
+A refund takes back from each credit its share (`share`): a refund of `amount` after `before`
+cents were refunded already takes `floor(points * (before + amount) / total) - floor(points *
+before / total)`.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 
 
 @dataclass(frozen=True)
@@ -47,3 +52,47 @@ class RewardRules:
     def level_for(self, total_points: int) -> int:
         """The level a point total earns (1 when below the first threshold)."""
         return 1 + sum(1 for threshold in self.thresholds if total_points >= threshold)
+
+    def credits(self, total: int, upline: Sequence[Member]) -> list[Credit]:
+        """The credits a checkout of `total` gives its upline (those rounding to zero left out)."""
+        credits = [
+            Credit(m.id, m.depth, self.points(total, m.depth, m.level), m.level, self.rate(m.level))
+            for m in upline
+        ]
+        return [credit for credit in credits if credit.points > 0]
+
+
+@dataclass(frozen=True)
+class Member:
+    """An upline member of a buyer: `depth` 1 is the direct referrer; `level` as it stands."""
+
+    id: str
+    depth: int
+    level: int
+
+
+@dataclass(frozen=True)
+class Credit:
+    """Points for one upline member; `level` and `rate` are the member's before the credit."""
+
+    member: str
+    depth: int
+    points: int
+    level: int
+    rate: int
+
+
+def share(points: int, total: int, before: int, amount: int) -> int:
+    """The points a refund of `amount` takes back of a credit of `points`, after `before` of the
+    checkout's `total` was refunded already: the shares of every refund add up, to the point,
+    to the credit itself once the whole total is refunded."""
+    return points * (before + amount) // total - points * before // total
+
+
+def take_back(credits: Sequence[Credit], total: int, before: int, amount: int) -> list[Credit]:
+    """What one refund takes back of each credit (the same member, depth, level and rate; the
+    points its share); shares that round to zero are left out."""
+    backs = [
+        replace(credit, points=share(credit.points, total, before, amount)) for credit in credits
+    ]
+    return [back for back in backs if back.points > 0]

@@ -1,99 +1,65 @@
-"""The reward job: distribute a checkout's tree points up the referral tree, once."""
+"""The work queue's edge of the reward worker: a job in, one database transaction, a command.
+
+Both job types carry the envelope of the checkout event that caused them (the job type is
+its event type): CHECKOUT_COMPLETED gets its rewards distributed, REFUND_ISSUED gets them
+reversed in proportion. Metrics count what committed.
+"""
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Awaitable, Callable
-
-import asyncpg
 from prometheus_client import Counter
 
-from services.reward_worker import storage
+from services.reward_worker import commands
 from services.reward_worker.domain import RewardRules
-from services.reward_worker.recording import Credit, notify, record_rewards, record_upgrade
-from services.reward_worker.reversals import REVERSAL_JOB, reversal_handler
-from services.reward_worker.typedefs import SOURCE
-from shared.events.checkout import CheckoutCompleted, LevelUpgraded, RewardsDistributed
-from shared.events.envelope import Envelope
+from services.reward_worker.uow import PostgresUnitOfWork
+from shared.events.checkout import CheckoutCompleted, RefundIssued
+from shared.events.envelope import REGISTRY, Envelope
 from shared.logging import bound_context
 from shared.storage.pool import Database
 from shared.workqueue import Job
+from shared.workqueue.worker import JobHandler
 
-__all__ = ["JOB_TYPE", "SOURCE", "distribute", "job_handlers", "reward_handler"]
-
-JOB_TYPE = "CHECKOUT_COMPLETED"
+REWARD_JOB = REGISTRY.type_of(CheckoutCompleted)
+REVERSAL_JOB = REGISTRY.type_of(RefundIssued)
 
 POINTS_CREDITED = Counter("rewards_points_credited_total", "Tree points credited")
+POINTS_REVERSED = Counter("rewards_points_reversed_total", "Tree points taken back by refunds")
 LEVEL_UPGRADES = Counter("rewards_level_upgrades_total", "Level upgrades applied")
 CHECKOUTS_REWARDED = Counter("rewards_checkouts_total", "Reward jobs by outcome", ["outcome"])
 
 
-async def distribute(
-    conn: asyncpg.Connection, rules: RewardRules, envelope: Envelope
-) -> RewardsDistributed | None:
-    """Credit the upline of one checkout inside the caller's transaction.
-
-    Returns None when the checkout's rewards were done already (a job run twice credits once).
-    The job names only the transaction: its buyer and total are read from the row it claims.
-    """
-    job = CheckoutCompleted.model_validate(envelope.data)
-    checkout = await storage.claim_rewards(conn, job.transaction_id, rules.max_depth)
-    if checkout is None:
-        return None
-    buyer = str(checkout.customer_id)
-    credits: list[Credit] = []
-    for member, depth, level in checkout.upline:
-        points = rules.points(checkout.total, depth, level)
-        if points > 0:
-            credits.append(Credit(str(member), depth, points, level, rules.rate(level)))
-    notice = await record_rewards(
-        conn, checkout.transaction_id, buyer, checkout.total, credits, envelope
-    )
-    levels = {c.member: c.level for c in credits}
-    balances = await storage.points_balances(conn, list(levels))
-    # Sorted like the accounts, so concurrent jobs lock customers in one order too.
-    for owner, total_points in sorted(balances.items()):
-        if rules.level_for(total_points) > levels[owner]:
-            await _upgrade(conn, rules, uuid.UUID(owner), total_points, envelope)
-    await notify(conn, notice)
-    POINTS_CREDITED.inc(sum(c.points for c in credits))
-    return RewardsDistributed.model_validate(notice.data)
-
-
-async def _upgrade(
-    conn: asyncpg.Connection,
-    rules: RewardRules,
-    member: uuid.UUID,
-    total_points: int,
-    cause: Envelope,
-) -> None:
-    new_level = rules.level_for(total_points)
-    old_level = await storage.lock_level(conn, member)
-    if old_level is None or old_level >= new_level:
-        return
-    upgrade = LevelUpgraded(
-        customer_id=str(member),
-        old_level=old_level,
-        new_level=new_level,
-        total_points=total_points,
-    )
-    await record_upgrade(conn, upgrade, cause)
-    LEVEL_UPGRADES.inc()
-
-
-def reward_handler(db: Database, rules: RewardRules) -> Callable[[Job], Awaitable[None]]:
-    """The work queue handler of CHECKOUT_COMPLETED jobs: one database transaction each."""
+def reward_handler(db: Database, rules: RewardRules) -> JobHandler:
+    """The handler of CHECKOUT_COMPLETED jobs: the checkout's rewards, once."""
 
     async def handle(job: Job) -> None:
         envelope = Envelope.model_validate(job.payload)
         with bound_context(correlation_id=envelope.correlationid, traceparent=envelope.traceparent):
             async with db.transaction() as conn:
-                result = await distribute(conn, rules, envelope)
-        CHECKOUTS_REWARDED.labels("rewarded" if result else "already_done").inc()
+                rewarded = await commands.distribute(PostgresUnitOfWork(conn), rules, envelope)
+        if rewarded is None:
+            CHECKOUTS_REWARDED.labels("already_done").inc()
+            return
+        CHECKOUTS_REWARDED.labels("rewarded").inc()
+        POINTS_CREDITED.inc(sum(credit.points for credit in rewarded.distributed.credits))
+        LEVEL_UPGRADES.inc(len(rewarded.upgrades))
 
     return handle
 
 
-def job_handlers(db: Database, rules: RewardRules) -> dict[str, Callable[[Job], Awaitable[None]]]:
+def reversal_handler(db: Database) -> JobHandler:
+    """The handler of REFUND_ISSUED jobs: the refund's share of the rewards taken back, once."""
+
+    async def handle(job: Job) -> None:
+        envelope = Envelope.model_validate(job.payload)
+        with bound_context(correlation_id=envelope.correlationid, traceparent=envelope.traceparent):
+            async with db.transaction() as conn:
+                reversed_ = await commands.reverse(PostgresUnitOfWork(conn), envelope)
+        if reversed_ is not None:
+            POINTS_REVERSED.inc(sum(back.points for back in reversed_.reversals))
+
+    return handle
+
+
+def job_handlers(db: Database, rules: RewardRules) -> dict[str, JobHandler]:
     """Every job type the worker runs: checkout rewards and refund reversals."""
-    return {JOB_TYPE: reward_handler(db, rules), REVERSAL_JOB: reversal_handler(db)}
+    return {REWARD_JOB: reward_handler(db, rules), REVERSAL_JOB: reversal_handler(db)}

@@ -1,39 +1,30 @@
-"""SQL of the reward worker, all inside the caller's transaction (schema `checkout`)."""
+"""SQL of the reward worker, all inside the caller's transaction (schema `checkout`).
+
+The unit of work (uow.py) turns these rows into what the commands read.
+"""
 
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
 
 import asyncpg
 
 from services.reward_worker.typedefs import SCHEMA
 
 
-@dataclass(frozen=True)
-class ClaimedCheckout:
-    """A checkout whose rewards this transaction claimed, as its row in checkout records it."""
-
-    transaction_id: uuid.UUID
-    customer_id: uuid.UUID
-    total: int
-    upline: list[tuple[uuid.UUID, int, int]]  # (member, depth, level), nearest first
-
-
 async def claim_rewards(
     conn: asyncpg.Connection, transaction_id: uuid.UUID, max_depth: int
-) -> ClaimedCheckout | None:
+) -> list[asyncpg.Record]:
     """Claim a checkout whose rewards are pending and read its buyer, total and upline, in
-    one round trip.
+    one round trip: a row per upline member nearest first (one row with no member when the
+    buyer has no referrer), none when the rewards were done already or there is no such
+    checkout.
 
     The claim is the transaction's row lock, held until the job's transaction ends; the
     rewards are marked done by the projection of the REWARDS_DISTRIBUTED the job records.
-    A second job waits on the lock, then finds the rewards done. The buyer and the total
-    come from the transaction row, never from the job: a forged or stale payload cannot
-    choose who is credited or for how much. Returns None when the rewards were done already
-    (or there is no such checkout): the caller must do nothing.
+    A second job waits on the lock, then finds the rewards done.
     """
-    rows = await conn.fetch(
+    rows: list[asyncpg.Record] = await conn.fetch(
         f"""WITH claimed AS (
                 SELECT id, customer_id, total FROM {SCHEMA}.transactions
                 WHERE id = $1 AND rewards_status = 'pending'
@@ -47,18 +38,7 @@ async def claim_rewards(
         transaction_id,
         max_depth,
     )
-    if not rows:
-        return None
-    return ClaimedCheckout(
-        transaction_id=transaction_id,
-        customer_id=rows[0]["buyer"],
-        total=int(rows[0]["total"]),
-        upline=[
-            (row["customer_id"], row["depth"], row["level"])
-            for row in rows
-            if row["customer_id"] is not None
-        ],
-    )
+    return rows
 
 
 async def lock_level(conn: asyncpg.Connection, member: uuid.UUID) -> int | None:
@@ -78,3 +58,32 @@ async def points_balances(conn: asyncpg.Connection, members: list[str]) -> dict[
         members,
     )
     return {row["owner_id"]: int(row["balance"]) for row in rows}
+
+
+async def claim_refund(conn: asyncpg.Connection, refund_id: uuid.UUID) -> asyncpg.Record | None:
+    """Lock a refund whose reversal is pending, with its transaction's total and reward
+    status (None when done already or unknown)."""
+    row: asyncpg.Record | None = await conn.fetchrow(
+        f"""SELECT r.transaction_id, r.customer_id, r.amount, r.refunded_before, t.total,
+                   t.rewards_status
+            FROM {SCHEMA}.refunds r JOIN {SCHEMA}.transactions t ON t.id = r.transaction_id
+            WHERE r.id = $1 AND r.reversal_status = 'pending'
+            FOR NO KEY UPDATE OF r""",
+        refund_id,
+    )
+    return row
+
+
+async def checkout_credits(
+    conn: asyncpg.Connection, transaction_id: uuid.UUID
+) -> list[asyncpg.Record]:
+    """The points entries a checkout's rewards credited, nearest member first."""
+    rows: list[asyncpg.Record] = await conn.fetch(
+        f"""SELECT credit_owner AS owner_id, amount, (details->>'depth')::int AS depth,
+                   (details->>'level')::int AS level, (details->>'rate')::int AS rate
+            FROM {SCHEMA}.ledger_transfers
+            WHERE kind = 'reward_credit' AND details->>'transaction_id' = $1
+            ORDER BY depth""",
+        str(transaction_id),
+    )
+    return rows

@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 from aiohttp import ClientResponse
 
+from services.reward_worker.commands import RewardsNotPaidYet, distribute, reverse
 from services.reward_worker.domain import RewardRules
-from services.reward_worker.handlers import distribute
-from services.reward_worker.reversals import RewardsNotPaidYet, reverse
+from services.reward_worker.uow import PostgresUnitOfWork
 from shared.events.envelope import Envelope
 from shared.messaging.destinations import REWARD_JOBS
 from shared.storage import ledger
@@ -33,9 +33,9 @@ async def run_job(db: Database, job_id: str) -> None:
         )
         envelope = Envelope.model_validate_json(body)
         if envelope.type == "CHECKOUT_COMPLETED":
-            await distribute(conn, RULES, envelope)
+            await distribute(PostgresUnitOfWork(conn), RULES, envelope)
         else:
-            await reverse(conn, envelope)
+            await reverse(PostgresUnitOfWork(conn), envelope)
 
 
 async def points(db: Database, *members: str) -> list[int]:

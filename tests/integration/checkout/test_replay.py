@@ -16,9 +16,9 @@ from typing import Any
 import pytest
 
 from services.checkout_api.app import create_app
+from services.reward_worker.commands import distribute, reverse
 from services.reward_worker.domain import RewardRules
-from services.reward_worker.handlers import distribute
-from services.reward_worker.reversals import reverse
+from services.reward_worker.uow import PostgresUnitOfWork
 from shared.config import Settings
 from shared.http.lifecycle import DATABASE
 from shared.storage.eventstore import read_stream
@@ -42,6 +42,7 @@ READ_MODELS = {
         "transaction_items",
         "refunds",
         "ledger_accounts",
+        "ledger_transfers",
         "ledger_entries",
     ],
 }
@@ -127,10 +128,10 @@ async def distribute_rewards(db: Database) -> int:
     rules = RewardRules()
     for stored in [*jobs, jobs[0]]:
         async with db.transaction() as conn:
-            await distribute(conn, rules, stored.envelope)
+            await distribute(PostgresUnitOfWork(conn), rules, stored.envelope)
     for envelope in [*refund_jobs, refund_jobs[0]]:
         async with db.transaction() as conn:
-            await reverse(conn, envelope)
+            await reverse(PostgresUnitOfWork(conn), envelope)
     return len(jobs)
 
 

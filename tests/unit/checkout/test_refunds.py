@@ -7,7 +7,7 @@ import uuid
 import pytest
 
 from services.checkout_api import commands, refunds
-from services.reward_worker.reversals import share
+from services.reward_worker.domain import share
 from shared.errors import Conflict, NotFound
 from shared.messaging.destinations import REWARD_JOBS, USER_NOTICES
 from tests.unit.checkout.fakes import FakeUnitOfWork
