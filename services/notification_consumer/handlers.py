@@ -1,7 +1,7 @@
 """Event handlers of notification_consumer: tell users and customers what happened.
 
-Booking outcomes (confirmed, rejected, cancelled, expired, rescheduled) go to the booking's
-user;
+Booking outcomes (confirmed, rejected, cancelled, expired, rescheduled) and reminders of a
+confirmed booking's start go to the booking's user;
 REWARDS_DISTRIBUTED to every customer it credited (one notice each, points summed);
 LEVEL_UPGRADED to the upgraded customer; REFUND_ISSUED to the refunded buyer;
 REWARDS_REVERSED to every customer whose points a refund took back. Each notice is stored
@@ -17,7 +17,7 @@ import asyncpg
 from aiohttp import web
 
 from services.notification_consumer.typedefs import SCHEMA, SERVICE
-from shared.events.booking import BookingPayload
+from shared.events.booking import BookingPayload, BookingReminder
 from shared.events.checkout import (
     LevelUpgraded,
     RefundIssued,
@@ -91,15 +91,41 @@ def event_handlers(app: web.Application) -> EventHandlers:
             values = {"transaction_id": str(event.transaction_id), "points": points}
             await notifier.notify(conn, envelope.id, customer_id, envelope.type, values)
 
+    async def reminder(conn: asyncpg.Connection, envelope: Envelope) -> None:
+        event = BookingReminder.model_validate(envelope.data)
+        values = event.notice_values()
+        values["lead"] = lead_text(event.lead_seconds)
+        await notifier.notify(conn, envelope.id, event.user_id, envelope.type, values)
+
     def handler(effect: Effect) -> EventHandler:
         return once(app[DATABASE], SCHEMA, SERVICE, effect, after_commit=dispatcher.wake)
 
     routes = {type_: handler(booking_outcome) for type_ in BOOKING_OUTCOMES}
+    routes["BOOKING_REMINDER"] = handler(reminder)
     routes["REWARDS_DISTRIBUTED"] = handler(rewards)
     routes["LEVEL_UPGRADED"] = handler(level_upgraded)
     routes["REFUND_ISSUED"] = handler(refund_issued)
     routes["REWARDS_REVERSED"] = handler(rewards_reversed)
     return routes
+
+
+LEAD_UNITS = ((86_400, "day"), (3_600, "hour"), (60, "minute"), (1, "second"))
+
+
+def lead_text(seconds: float) -> str:
+    """A reminder's lead in words, in its largest unit and the next one: "1 day",
+    "2 hours 30 minutes", "45 seconds" (rounded down past the second unit)."""
+    left = max(1, round(seconds))
+    counts = []
+    for size, unit in LEAD_UNITS:
+        count, left = divmod(left, size)
+        counts.append((count, unit))
+    first = next(i for i, (count, _) in enumerate(counts) if count)
+    return " ".join(
+        f"{count} {unit}{'' if count == 1 else 's'}"
+        for count, unit in counts[first : first + 2]
+        if count
+    )
 
 
 def _money(cents: int) -> str:

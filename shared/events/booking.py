@@ -95,3 +95,12 @@ class BookingRescheduled(BookingPayload):
     from_starts_at: datetime
     from_ends_at: datetime
     expires_at: datetime
+
+
+@event_type("BOOKING_REMINDER")
+class BookingReminder(BookingPayload):
+    """The confirmed booking starts in `lead_seconds`: a notice sent at `remind_at`, only if
+    the booking has not changed since it was confirmed (never recorded in its stream)."""
+
+    lead_seconds: float
+    remind_at: datetime

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from services.notification_consumer.handlers import BOOKING_OUTCOMES
+from services.notification_consumer.handlers import BOOKING_OUTCOMES, lead_text
 from shared.messaging.notifications import Templates
 
 ROOT = Path(__file__).resolve().parents[3] / "services"
@@ -29,6 +29,7 @@ BOOKING = {
 }
 VALUES = {
     **{kind: BOOKING for kind in (*BOOKING_OUTCOMES, "BOOKING_CREATED")},
+    "BOOKING_REMINDER": {**BOOKING, "lead": "1 hour", "lead_seconds": 3600.0},
     "REWARDS_DISTRIBUTED": {
         "transaction_id": str(uuid.uuid4()),
         "buyer_id": "c1",
@@ -53,6 +54,7 @@ EXPECTED = {
     },
     "notification_consumer": {
         *BOOKING_OUTCOMES,
+        "BOOKING_REMINDER",
         "REWARDS_DISTRIBUTED",
         "LEVEL_UPGRADED",
         "REFUND_ISSUED",
@@ -69,3 +71,20 @@ def test_each_notice_kind_has_a_template_that_leaves_no_placeholder(service: str
         subject, body = templates.render(kind, {**VALUES[kind], "recipient_id": "r1"})
         assert subject and "\n" not in subject
         assert "$" not in subject + body, f"{service}/{kind}: {subject} {body}"
+
+
+@pytest.mark.parametrize(
+    ("seconds", "words"),
+    [
+        (86_400, "1 day"),
+        (3_600, "1 hour"),
+        (5, "5 seconds"),
+        (0.2, "1 second"),
+        (9_000, "2 hours 30 minutes"),
+        (90_061, "1 day 1 hour"),
+        (86_405, "1 day"),
+        (172_800, "2 days"),
+    ],
+)
+def test_a_reminder_says_its_lead_in_its_two_largest_units(seconds: float, words: str) -> None:
+    assert lead_text(seconds) == words
