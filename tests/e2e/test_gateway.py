@@ -39,8 +39,8 @@ def gateway_conf(settings: Settings, port: int) -> str:
     text = CONF.read_text()
     replacements = {
         "listen 8080;": f"listen 127.0.0.1:{port};",
-        "server booking_api:8081;": f"server 127.0.0.1:{settings.booking_api_port};",
-        "server checkout_api:8082;": f"server 127.0.0.1:{settings.checkout_api_port};",
+        "server booking-api:8081;": f"server 127.0.0.1:{settings.booking_api_port};",
+        "server checkout-api:8082;": f"server 127.0.0.1:{settings.checkout_api_port};",
         "access_log /dev/stdout gateway;": "access_log access.log gateway;",
     }
     for old, new in replacements.items():

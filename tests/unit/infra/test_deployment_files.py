@@ -23,7 +23,7 @@ def test_compose_runs_every_service_on_its_contract_port() -> None:
     for service in SERVICES:
         spec = compose["services"][service.name]
         assert spec["command"] == ["python", "-m", service.module]
-        assert f"{PORTS[service.name]}:{PORTS[service.name]}" in spec["ports"]
+        assert f"127.0.0.1:{PORTS[service.name]}:{PORTS[service.name]}" in spec["ports"]
 
 
 def test_procfile_runs_every_service() -> None:
@@ -53,7 +53,7 @@ def test_gateway_routes_each_prefix_to_its_service() -> None:
         "booking_api": {"bookings", "providers", "available-slots"},
         "checkout_api": {"checkout", "carts", "wallet", "products", "customers", "transactions"},
     }
-    assert "server booking_api:8081;" in conf and "server checkout_api:8082;" in conf
+    assert "server booking-api:8081;" in conf and "server checkout-api:8082;" in conf
     assert "listen 8080;" in conf
 
 
