@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from typing import Any
 
 from services.reward_worker.domain import RewardRules
 from services.reward_worker.handlers import reward_handler
@@ -33,7 +34,8 @@ async def points(db: Database, member: uuid.UUID) -> int:
         return await ledger.balance(conn, "checkout", ledger.POINTS, str(member))
 
 
-async def events_about(db: Database, transaction_or_member: str) -> list[dict[str, object]]:
+async def events_about(db: Database, transaction_or_member: str) -> list[dict[str, Any]]:
+    """The outbox rows about a transaction or a member, with their bodies parsed."""
     async with db.acquire() as conn:
         rows = await conn.fetch(
             """SELECT destination, message_type, body FROM checkout.outbox
@@ -65,7 +67,7 @@ async def test_a_checkout_credits_each_upline_member_its_rounded_down_share(db: 
     ]
     assert len(distributed) == 1
     assert distributed[0]["destination"] == "booking-confirmation"
-    credits = distributed[0]["body"]["data"]["credits"]  # type: ignore[index]
+    credits = distributed[0]["body"]["data"]["credits"]
     assert [(c["customer_id"], c["points"]) for c in credits] == [
         (str(m), p) for m, p in zip(upline, [1234, 617, 370, 246, 123], strict=False)
     ]
@@ -102,7 +104,7 @@ async def test_crossing_a_threshold_upgrades_the_level_and_raises_the_next_rewar
         level = await conn.fetchval("SELECT level FROM checkout.customers WHERE id = $1", referrer)
     assert level == 2
     upgrades = [
-        e["body"]["data"]  # type: ignore[index]
+        e["body"]["data"]
         for e in await events_about(db, str(referrer))
         if e["message_type"] == "LEVEL_UPGRADED"
     ]

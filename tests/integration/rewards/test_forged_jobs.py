@@ -30,5 +30,5 @@ async def test_a_job_with_a_forged_buyer_and_total_credits_the_real_checkouts_up
         for e in await events_about(db, str(tx))
         if e["message_type"] == "REWARDS_DISTRIBUTED"
     ]
-    assert distributed["data"]["buyer_id"] == str(real.buyer)  # type: ignore[index]
-    assert distributed["data"]["total"] == 1_000  # type: ignore[index]
+    assert distributed["data"]["buyer_id"] == str(real.buyer)
+    assert distributed["data"]["total"] == 1_000
