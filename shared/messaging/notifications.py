@@ -1,9 +1,9 @@
 """Notifications: stored in-app, then delivered through each configured channel once.
 
-A consumer's handler calls `record()` in the transaction that marks its event processed: it
-stores the notification (in-app: readable at once) and one `pending` delivery row per
-enabled channel (email, webhook). The message is then deleted from SQS; delivery is no
-longer its business. A `Dispatcher` (woken right after the commit, and polling) claims due
+A consumer's handler calls `Notifier.notify()` in the transaction that marks its event
+processed: it stores the notification (in-app: readable at once) and one `pending` delivery
+row per enabled channel (email, webhook). The message is then deleted from SQS; delivery is
+no longer its business. A `Dispatcher` (woken right after the commit, and polling) claims due
 deliveries with `FOR UPDATE SKIP LOCKED`, sends each, and marks it `sent`. A failing channel
 only reschedules its own row with exponential backoff, so a webhook that is down never
 delays an email; after `notification_max_attempts` the row is `failed` (metric, log).
@@ -109,7 +109,7 @@ async def store(
 
 
 class Notifier:
-    """Renders a notification from its template and records it for every enabled channel."""
+    """Renders a notification from its template and stores it for every enabled channel."""
 
     def __init__(self, schema: str, templates: Templates, channels: Sequence[str]) -> None:
         self.schema = schema
