@@ -18,6 +18,7 @@ from shared.workqueue.base import (
     NewJob,
     Outcome,
     QueueUnavailable,
+    RateLimit,
     RetryPolicy,
     WorkQueue,
 )
@@ -29,6 +30,7 @@ __all__ = [
     "Outcome",
     "PermanentError",
     "QueueUnavailable",
+    "RateLimit",
     "RetryPolicy",
     "WorkQueue",
     "Worker",

@@ -1,12 +1,12 @@
 """RabbitMQ backend (aio-pika): durable priority queue, publisher confirms, manual acks.
-Queues: amqp_messages; the job id registry: amqp_registry; the failed set: amqp_failed.
+Queues: amqp_messages; job id registry: amqp_registry; failed set: amqp_failed; pause and
+rate limit: amqp_flow; operators' actions: amqp_admin.
 
 Attempts: a message redelivered by the broker (its consumer died or lost the connection
-while holding it) is not run as it is: it is published again with its attempt count raised
-and the original acknowledged, so every lost claim counts and a job that kills its worker
-ends in the failed set after its max attempts instead of looping (`redelivered` alone is a
-boolean). Quorum queues count deliveries themselves, but before RabbitMQ 3.13 they have no
-priorities and after it only two, so the work queue stays a classic priority queue.
+while holding it) is published again with its attempt count raised and the original
+acknowledged, so every lost claim counts and a job that kills its worker ends in the failed
+set after its max attempts instead of looping (`redelivered` alone is a boolean). Quorum
+queues count deliveries, but before RabbitMQ 3.13 they have no priorities and after it two.
 
 A job held by a worker whose connection dies is redelivered by the broker (no visibility
 timeout needed). After an outage the next call reconnects and re-subscribes, with the
@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections import deque
 from typing import Any
 
 import aio_pika
@@ -26,8 +27,11 @@ from aio_pika import abc
 
 from shared.logging import get_logger
 from shared.retry import chunked
+from shared.workqueue.amqp_admin import AmqpAdmin
 from shared.workqueue.amqp_failed import FailedJobs, migrate_legacy
+from shared.workqueue.amqp_flow import PAUSE_POLL, Flow
 from shared.workqueue.amqp_messages import (
+    CONNECTION_ERRORS,
     Layout,
     copy_of,
     headers_of,
@@ -36,23 +40,15 @@ from shared.workqueue.amqp_messages import (
     outcome_message,
 )
 from shared.workqueue.amqp_registry import JobRegistry
-from shared.workqueue.base import BatchEnqueue, Job, NewJob, Outcome, QueueUnavailable
+from shared.workqueue.base import BatchEnqueue, Job, NewJob, Outcome, QueueUnavailable, RateLimit
 
 log = get_logger(__name__)
 
 PUBLISH_WINDOW = 1000
 MAX_ID_BYTES = 255  # a routing key of the id registry
-CONNECTION_ERRORS = (
-    aiormq.exceptions.AMQPError,
-    aio_pika.exceptions.AMQPException,
-    ConnectionError,
-    RuntimeError,  # aio-pika's "connection closed" on a channel of a dead connection
-    OSError,
-    asyncio.TimeoutError,
-)
 
 
-class AmqpWorkQueue(BatchEnqueue):
+class AmqpWorkQueue(AmqpAdmin, BatchEnqueue):
     backend = "amqp"
 
     def __init__(self, url: str, name: str, *, keep_failed: int = 10_000) -> None:
@@ -62,11 +58,15 @@ class AmqpWorkQueue(BatchEnqueue):
         self.keep_failed = keep_failed
         self.registry = JobRegistry(self.layout.main)
         self.failed_jobs = FailedJobs(self)
+        self.flow = Flow(self.layout.main, self.registry.sink_name)
+        self.paused = False
         self.connection: abc.AbstractConnection | None = None
         self._channel: abc.AbstractChannel | None = None
         self._consume_channel: abc.AbstractChannel | None = None
         self._queues: dict[str, abc.AbstractQueue] = {}
         self._buffer: asyncio.Queue[abc.AbstractIncomingMessage] = asyncio.Queue()
+        self._held: deque[abc.AbstractIncomingMessage] = deque()  # delivered, no ticket yet
+        self._limits: set[RateLimit] = set()  # ticket queues declared on this connection
         self._consumer_tag: str | None = None
         self._consume_queue: abc.AbstractQueue | None = None
         self._prefetch = 1  # the largest batch a claim asked for (the worker's concurrency)
@@ -84,6 +84,8 @@ class AmqpWorkQueue(BatchEnqueue):
                 self._channel = await self.connection.channel(publisher_confirms=True)
                 self._queues = await self.layout.declare(self._channel)
                 await self.registry.declare(self.connection, self._channel)
+                await self.flow.declare(self._channel)
+                self._limits.clear()
                 moved = await migrate_legacy(
                     self.connection, self._channel, self.layout.legacy_failed, self.layout.failed
                 )
@@ -98,6 +100,7 @@ class AmqpWorkQueue(BatchEnqueue):
         # Messages of a dead channel cannot be acked; the broker redelivers them.
         self._consumer_tag = None
         self._consume_queue = None
+        self._held.clear()
         while not self._buffer.empty():
             self._buffer.get_nowait()
 
@@ -150,22 +153,59 @@ class AmqpWorkQueue(BatchEnqueue):
             raise QueueUnavailable(f"amqp: {exc!r}") from exc
         return flags
 
-    async def claim(self, count: int, timeout: float) -> list[Job]:
+    async def claim(
+        self, count: int, timeout: float, *, limit: RateLimit | None = None
+    ) -> list[Job]:
         self._prefetch = max(self._prefetch, count)
-        await self._subscribe()
-        messages: list[abc.AbstractIncomingMessage] = []
-        try:
-            messages.append(await asyncio.wait_for(self._buffer.get(), timeout))
-        except TimeoutError:
+        if await self._check_paused():
+            await asyncio.sleep(min(timeout, PAUSE_POLL))
             return []
+        await self._subscribe()
+        messages = [self._held.popleft() for _ in range(min(count, len(self._held)))]
+        if not messages:
+            try:
+                messages.append(await asyncio.wait_for(self._buffer.get(), timeout))
+            except TimeoutError:
+                return []
         while len(messages) < count and not self._buffer.empty():
             messages.append(self._buffer.get_nowait())
+        if limit is not None:
+            granted = await self._tickets(limit, len(messages))
+            self._held.extendleft(reversed(messages[granted:]))
+            messages = messages[:granted]
+            if not messages:
+                await asyncio.sleep(min(timeout, self.flow.ticket_wait(limit)))
+                return []
         jobs = []
         for message in messages:
             job = await self._accept(message)
             if job is not None:
                 jobs.append(job)
         return jobs
+
+    async def _check_paused(self) -> bool:
+        """True (after giving back what the broker pushed ahead) while the queue is paused."""
+        try:
+            self.paused = await self.flow.paused(await self.connect())
+        except CONNECTION_ERRORS as exc:
+            await self._drop_connection()
+            raise QueueUnavailable(f"amqp: {exc!r}") from exc
+        if self.paused:
+            await self.stop_claiming()
+        return self.paused
+
+    async def _tickets(self, limit: RateLimit, wanted: int) -> int:
+        channel = await self.connect()
+        try:
+            if limit not in self._limits:
+                self._queues[self.flow.ticket_queue(limit)] = await self.flow.declare_tickets(
+                    channel, limit
+                )
+                self._limits.add(limit)
+            return await self.flow.tickets(channel, limit, wanted)
+        except CONNECTION_ERRORS as exc:
+            await self._drop_connection()
+            raise QueueUnavailable(f"amqp: {exc!r}") from exc
 
     async def _accept(self, message: abc.AbstractIncomingMessage) -> Job | None:
         """The job of a delivery, or None when the delivery was dealt with here."""
@@ -194,6 +234,9 @@ class AmqpWorkQueue(BatchEnqueue):
         await self.connect()
         assert self.connection is not None
         self._forget_consumer()
+        if self._consume_channel is not None and not self._consume_channel.is_closed:
+            with contextlib.suppress(*CONNECTION_ERRORS):
+                await self._consume_channel.close()  # its consumer was cancelled (a pause)
         try:
             self._consume_channel = await self.connection.channel()
             # The prefetch is the worker's concurrency, not the slots free right now: after
@@ -211,8 +254,8 @@ class AmqpWorkQueue(BatchEnqueue):
             with contextlib.suppress(*CONNECTION_ERRORS):
                 await self._consume_queue.cancel(self._consumer_tag)
             self._consumer_tag = None
-        while not self._buffer.empty():
-            message = self._buffer.get_nowait()
+        while self._held or not self._buffer.empty():
+            message = self._held.popleft() if self._held else self._buffer.get_nowait()
             attempts = int(headers_of(message).get("attempts", 0) or 0)
             with contextlib.suppress(QueueUnavailable):
                 await self._move(
@@ -244,53 +287,6 @@ class AmqpWorkQueue(BatchEnqueue):
         for job in jobs:
             with contextlib.suppress(QueueUnavailable):
                 await self._move(job.receipt, self.layout.main, attempts=job.attempt - 1)
-
-    async def status(self) -> dict[str, int | None]:
-        await self.connect()
-        try:
-            waiting = await self.count(self.layout.main)
-            failed = await self.count(self.layout.failed)
-            delayed = sum([await self.count(name) for name in self.layout.delays])
-        except CONNECTION_ERRORS as exc:
-            raise QueueUnavailable(f"amqp: {exc!r}") from exc
-        return dict(waiting=waiting, active=None, delayed=delayed, failed=failed, completed=None)
-
-    async def count(self, queue: str) -> int:
-        result = await self._queues[queue].declare()
-        return int(result.message_count or 0)
-
-    async def failed(self, start: int = 0, count: int = 50) -> list[dict[str, Any]]:
-        return (await self.failed_jobs.list())[start : start + count]
-
-    async def inspect(self, job_id: str) -> dict[str, Any] | None:
-        return next((job for job in await self.failed_jobs.list() if job["id"] == job_id), None)
-
-    async def retry_failed(self, job_id: str) -> bool:
-        return await self.failed_jobs.requeue(job_id) > 0
-
-    async def retry_all_failed(self) -> int:
-        return await self.failed_jobs.requeue(None)
-
-    async def remove(self, job_id: str) -> bool:
-        return await self.failed_jobs.remove(job_id)
-
-    async def purge_completed(self) -> int:
-        return 0  # acked messages are gone already
-
-    async def delete_everything(self) -> None:
-        """Delete this queue's RabbitMQ queues and registry (tests and decommissioning)."""
-        channel = await self.connect()
-        for name in list(self._queues):
-            await channel.queue_delete(name)
-        await self.registry.delete(channel)
-
-    async def verify(self) -> None:
-        """Nothing to check: the queues are durable and messages persistent by declaration."""
-
-    async def ping(self) -> None:
-        channel = await self.connect()
-        if channel.is_closed:
-            raise QueueUnavailable("amqp channel is closed")
 
     async def close(self) -> None:
         await self.registry.flush(timeout=5.0)

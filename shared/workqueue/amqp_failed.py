@@ -32,19 +32,22 @@ class FailedJobs:
     def __init__(self, queue: AmqpWorkQueue) -> None:
         self.queue = queue
 
-    async def scan(self, act: Act) -> int:
-        """Read the failed queue on a channel of its own; `act(message)` returns True to
-        consume the message, False to leave it; closing the channel puts back the rest."""
+    async def scan(self, act: Act, name: str | None = None, stop_after: int = 0) -> int:
+        """Read the failed queue (or queue `name`) on a channel of its own; `act(message)`
+        returns True to consume the message, False to leave it; closing the channel puts
+        back the rest. Stops after `stop_after` consumed messages (0: reads them all)."""
         await self.queue.connect()
         assert self.queue.connection is not None
         channel = await self.queue.connection.channel()
         consumed = 0
         try:
-            queue = await channel.get_queue(self.queue.layout.failed, ensure=False)
+            queue = await channel.get_queue(name or self.queue.layout.failed, ensure=False)
             while (message := await queue.get(no_ack=False, fail=False, timeout=5)) is not None:
                 if await act(message):
                     await message.ack()
                     consumed += 1
+                    if consumed == stop_after:
+                        break
         finally:
             await channel.close()
         return consumed

@@ -17,15 +17,26 @@ A job's state travels in its message's headers: `attempts` (attempts that have e
 
 from __future__ import annotations
 
+import asyncio
 import json
 import math
 import time
 from typing import Any
 
 import aio_pika
+import aiormq
 from aio_pika.abc import AbstractChannel, AbstractIncomingMessage, AbstractQueue
 
 from shared.workqueue.base import Job, NewJob, Outcome
+
+CONNECTION_ERRORS = (
+    aiormq.exceptions.AMQPError,
+    aio_pika.exceptions.AMQPException,
+    ConnectionError,
+    RuntimeError,  # aio-pika's "connection closed" on a channel of a dead connection
+    OSError,
+    asyncio.TimeoutError,
+)
 
 DELAY_BUCKETS = 28  # up to 2^27 ms, about 37 hours
 AMQP_MAX_PRIORITY = 9

@@ -60,6 +60,22 @@ class Outcome:
 
 
 @dataclass(frozen=True)
+class RateLimit:
+    """At most `max_jobs` jobs start per `per` seconds, across every worker of the queue."""
+
+    max_jobs: int
+    per: float = 1.0
+
+    def __post_init__(self) -> None:
+        if self.max_jobs < 1 or self.per <= 0:
+            raise ValueError(f"a rate limit needs max_jobs >= 1 and per > 0: {self}")
+
+    @property
+    def window_ms(self) -> int:
+        return max(1, int(self.per * 1000))
+
+
+@dataclass(frozen=True)
 class RetryPolicy:
     """Attempts per job type and exponential backoff with jitter between them."""
 
@@ -121,8 +137,26 @@ class WorkQueue(Protocol):
         """Job counts by state (None when the broker cannot tell)."""
         ...
 
-    async def claim(self, count: int, timeout: float) -> list[Job]:
-        """Take up to `count` jobs, blocking up to `timeout` seconds for the first one."""
+    async def claim(
+        self, count: int, timeout: float, *, limit: RateLimit | None = None
+    ) -> list[Job]:
+        """Take up to `count` jobs, blocking up to `timeout` seconds for the first one; none
+        while the queue is paused, and no more than `limit` leaves across all workers."""
+        ...
+
+    paused: bool
+    """Whether this client's last claim found the queue paused."""
+
+    async def pause(self) -> None:
+        """Workers stop taking jobs (running ones finish); every worker of the queue sees it."""
+        ...
+
+    async def resume(self) -> None: ...
+
+    async def is_paused(self) -> bool: ...
+
+    async def promote(self, job_id: str) -> bool:
+        """Run a delayed job (or a retry waiting out its backoff) now; False if none."""
         ...
 
     async def settle(self, outcomes: list[Outcome]) -> None:

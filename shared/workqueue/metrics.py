@@ -28,3 +28,4 @@ JOB_DURATION = Histogram(
 WORKER_RECONNECTS = Counter(
     "workqueue_broker_errors_total", "Broker errors seen by the worker loop", ["queue"]
 )
+QUEUE_PAUSED = Gauge("workqueue_paused", "1 while the worker finds its queue paused", ["queue"])

@@ -9,6 +9,7 @@ an idle worker sends no commands in between.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import secrets
 from typing import Any
@@ -18,9 +19,9 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from shared.retry import chunked
-from shared.workqueue import redis_safety
+from shared.workqueue import redis_control, redis_safety
 from shared.workqueue import redis_scripts as lua
-from shared.workqueue.base import BatchEnqueue, Job, NewJob, Outcome, QueueUnavailable
+from shared.workqueue.base import BatchEnqueue, Job, NewJob, Outcome, QueueUnavailable, RateLimit
 
 ENQUEUE_CHUNK = 1000
 CONNECTION_ERRORS = (RedisConnectionError, RedisTimeoutError, OSError)
@@ -49,18 +50,15 @@ class RedisWorkQueue(BatchEnqueue):
             "socket_keepalive": True,
         }
         self.redis = aioredis.Redis.from_url(url, socket_timeout=10.0, **options)
+        self.paused = False
         self._scripts = {
-            name: self.redis.register_script(getattr(lua, name))
-            for name in (
-                "ENQUEUE",
-                "CLAIM",
-                "SETTLE",
-                "EXTEND",
-                "RELEASE",
-                "RETRY_FAILED",
-                "REMOVE",
-                "PURGE_COMPLETED",
+            name: self.redis.register_script(getattr(module, name))
+            for module, names in (
+                (lua, ("ENQUEUE", "CLAIM", "SETTLE", "EXTEND", "RELEASE", "RETRY_FAILED")),
+                (lua, ("REMOVE", "PURGE_COMPLETED")),
+                (redis_control, ("PAUSE", "PROMOTE")),
             )
+            for name in names
         }
 
     def key(self, suffix: str) -> str:
@@ -95,24 +93,32 @@ class RedisWorkQueue(BatchEnqueue):
             raise QueueUnavailable(f"redis: {exc}") from exc
         return [flag == "1" for flags in results for flag in flags]
 
-    async def claim(self, count: int, timeout: float) -> list[Job]:
-        jobs, now, next_due = await self._claim(count)
+    async def claim(
+        self, count: int, timeout: float, *, limit: RateLimit | None = None
+    ) -> list[Job]:
+        jobs, now, next_due, rate_wait = await self._claim(count, limit)
         if jobs or timeout <= 0:
             return jobs
-        wait = timeout if next_due < 0 else min(timeout, max(0.001, (next_due - now) / 1000))
-        try:
-            await self.redis.blpop([self.key("wake")], timeout=wait)
-        except CONNECTION_ERRORS as exc:
-            raise QueueUnavailable(f"redis: {exc}") from exc
-        jobs, _, _ = await self._claim(count)
+        if rate_wait > 0:
+            # Jobs wait but the window is used up: an enqueue would not help, time does.
+            await asyncio.sleep(min(timeout, rate_wait / 1000))
+        else:
+            due = timeout if next_due < 0 else max(0.001, (next_due - now) / 1000)
+            try:
+                await self.redis.blpop([self.key("wake")], timeout=min(timeout, due))
+            except CONNECTION_ERRORS as exc:
+                raise QueueUnavailable(f"redis: {exc}") from exc
+        jobs, _, _, _ = await self._claim(count, limit)
         return jobs
 
-    async def _claim(self, count: int) -> tuple[list[Job], int, int]:
+    async def _claim(self, count: int, limit: RateLimit | None) -> tuple[list[Job], int, int, int]:
         # A random token per claim fences it: attempt numbers repeat (a release gives one
         # back, a retried failed job starts again at 1), a 64-bit random token does not.
         tokens = [secrets.token_hex(8) for _ in range(max(0, count))]
-        out = json.loads(await self._run("CLAIM", [count, self.visibility_ms, *tokens]))
+        rate = [limit.max_jobs, limit.window_ms] if limit else [0, 0]
+        out = json.loads(await self._run("CLAIM", [count, self.visibility_ms, *rate, *tokens]))
         now, next_due = int(out[0]), int(out[1])
+        self.paused = bool(out[3])
         jobs = [
             Job(
                 id=job_id,
@@ -124,9 +130,9 @@ class RedisWorkQueue(BatchEnqueue):
                 history=json.loads(history or "[]"),
                 receipt=token,
             )
-            for job_id, type_, payload, priority, attempts, enqueued_at, history, token in out[3:]
+            for job_id, type_, payload, priority, attempts, enqueued_at, history, token in out[5:]
         ]
-        return jobs, now, next_due
+        return jobs, now, next_due, int(out[4])
 
     async def settle(self, outcomes: list[Outcome]) -> None:
         if not outcomes:
@@ -193,6 +199,21 @@ class RedisWorkQueue(BatchEnqueue):
 
     async def purge_completed(self) -> int:
         return int(await self._run("PURGE_COMPLETED", []))
+
+    async def pause(self) -> None:
+        await self._run("PAUSE", ["1"])
+
+    async def resume(self) -> None:
+        await self._run("PAUSE", ["0"])
+
+    async def is_paused(self) -> bool:
+        try:
+            return bool(await self.redis.exists(self.key("paused")))
+        except CONNECTION_ERRORS as exc:
+            raise QueueUnavailable(f"redis: {exc}") from exc
+
+    async def promote(self, job_id: str) -> bool:
+        return bool(await self._run("PROMOTE", [job_id]))
 
     async def delete_everything(self) -> None:
         """Drop every key of this queue (tests and decommissioning)."""

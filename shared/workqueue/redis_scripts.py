@@ -12,11 +12,13 @@ Keys (the `{name}` hash tag keeps one queue in one cluster slot):
     wq:{name}:completed zset by completion time (ms)
     wq:{name}:wake      list of wake-up tokens; idle workers block on it with BLPOP
     wq:{name}:seq       sequence for FIFO order within a priority
+    wq:{name}:paused    exists while the queue is paused (claims take nothing)
+    wq:{name}:rate      jobs claimed in the current rate-limit window (expires with it)
 """
 
 from __future__ import annotations
 
-_PRELUDE = """
+PRELUDE = """
 local p = KEYS[1]
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -38,7 +40,7 @@ end
 # of one "1" (added) or "0" (id already known) per job. JSON in and out keeps a batch of
 # thousands of jobs to one argument and one reply, cheap to encode and parse.
 ENQUEUE = (
-    _PRELUDE
+    PRELUDE
     + """
 local jobs = cjson.decode(ARGV[1])
 local n = #jobs
@@ -70,15 +72,18 @@ return table.concat(added)
 """
 )
 
-# ARGV: count, visibility_ms, then `count` random tokens (one per claim; the client draws
-# them, since a script's PRNG is seeded the same way on every call). Promotes due delayed
-# jobs, recovers stalled ones (their claims become void), then claims. Returns JSON
-# [now, next_due_or_-1, recovered, [id, type, payload, priority, attempts, enqueued_at,
-# history, token], ...].
+# ARGV: count, visibility_ms, rate_max (0: no limit), rate_window_ms, then `count` random
+# tokens (one per claim; the client draws them, since a script's PRNG is seeded the same way
+# on every call). Promotes due delayed jobs, recovers stalled ones (their claims become
+# void), then claims, unless the queue is paused, and no more than the rate limit leaves in
+# its window (a fixed window, as BullMQ's limiter). Returns JSON [now, next_due_or_-1,
+# recovered, paused (0/1), rate_wait_ms (0: not limited), [id, type, payload, priority,
+# attempts, enqueued_at, history, token], ...].
 CLAIM = (
-    _PRELUDE
+    PRELUDE
     + """
 local count, vis = tonumber(ARGV[1]), tonumber(ARGV[2])
+local rate_max, rate_ms = tonumber(ARGV[3]), tonumber(ARGV[4])
 local function back_to_waiting(id, set)
   redis.call('ZREM', p .. set, id)
   local key = p .. 'job:' .. id
@@ -97,19 +102,37 @@ for _, id in ipairs(stalled) do
   back_to_waiting(id, 'active')
   redis.call('HINCRBY', p .. 'job:' .. id, 'stalls', 1)
 end
-local out = {tostring(now), -1, #stalled}
+local out = {tostring(now), -1, #stalled, 0, 0}
+if redis.call('EXISTS', p .. 'paused') == 1 then
+  out[4] = 1
+  count = 0
+end
+if count > 0 and rate_max > 0 then
+  local used = tonumber(redis.call('GET', p .. 'rate') or '0')
+  count = math.max(0, math.min(count, rate_max - used))
+  if count == 0 and redis.call('ZCARD', p .. 'waiting') > 0 then
+    out[5] = math.max(1, redis.call('PTTL', p .. 'rate'))
+  end
+end
 if count > 0 then
   local popped = redis.call('ZPOPMIN', p .. 'waiting', count)
+  local claimed = 0
   for i = 1, #popped, 2 do
     local id = popped[i]
     local key = p .. 'job:' .. id
     if redis.call('EXISTS', key) == 1 then
-      local token = ARGV[2 + (i + 1) / 2]
+      claimed = claimed + 1
+      local token = ARGV[4 + (i + 1) / 2]
       local attempts = redis.call('HINCRBY', key, 'attempts', 1)
       redis.call('HSET', key, 'state', 'active', 'started_at', now, 'token', token)
       redis.call('ZADD', p .. 'active', now + vis, id)
       local f = redis.call('HMGET', key, 'type', 'payload', 'priority', 'enqueued_at', 'history')
       out[#out + 1] = {id, f[1], f[2], f[3], attempts, f[4], f[5], token}
+    end
+  end
+  if rate_max > 0 and claimed > 0 then
+    if redis.call('INCRBY', p .. 'rate', claimed) == claimed then
+      redis.call('PEXPIRE', p .. 'rate', rate_ms)
     end
   end
 end
@@ -124,7 +147,7 @@ return cjson.encode(out)
 # job's current claim (the job stalled, was released or settled, and maybe claimed again) is
 # ignored. Returns the number applied.
 SETTLE = (
-    _PRELUDE
+    PRELUDE
     + """
 local keep_completed, keep_failed = tonumber(ARGV[1]), tonumber(ARGV[2])
 local applied, retries = 0, 0
@@ -171,7 +194,7 @@ return applied
 
 # ARGV: visibility_ms, then pairs id, token. Pushes the deadline of jobs still held.
 EXTEND = (
-    _PRELUDE
+    PRELUDE
     + """
 local vis = tonumber(ARGV[1])
 for i = 2, #ARGV, 2 do
@@ -186,7 +209,7 @@ return 1
 
 # ARGV: pairs id, token. Gives claimed jobs back untouched (the claim is not an attempt).
 RELEASE = (
-    _PRELUDE
+    PRELUDE
     + """
 for i = 1, #ARGV, 2 do
   local id = ARGV[i]
@@ -207,7 +230,7 @@ return 1
 # ARGV: ids (empty: every failed job). Failed jobs go back to waiting with fresh attempts.
 # An id whose hash is gone (evicted, or deleted by hand) is dropped from the set, not moved.
 RETRY_FAILED = (
-    _PRELUDE
+    PRELUDE
     + """
 local ids = ARGV
 if #ids == 0 then ids = redis.call('ZRANGE', p .. 'failed', 0, -1) end
@@ -228,7 +251,7 @@ return moved
 
 # ARGV[1]: id. Removes a job from every set and deletes it.
 REMOVE = (
-    _PRELUDE
+    PRELUDE
     + """
 local id = ARGV[1]
 for _, set in ipairs({'waiting', 'active', 'delayed', 'failed', 'completed'}) do
@@ -240,7 +263,7 @@ return redis.call('DEL', p .. 'job:' .. id)
 
 # Deletes completed jobs in chunks; returns how many were deleted.
 PURGE_COMPLETED = (
-    _PRELUDE
+    PRELUDE
     + """
 local total = 0
 while true do

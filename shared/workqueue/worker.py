@@ -20,7 +20,14 @@ from typing import Any
 from shared.logging import bound_context, get_logger
 from shared.retry import backoff_delay
 from shared.workqueue import metrics
-from shared.workqueue.base import Job, Outcome, QueueUnavailable, RetryPolicy, WorkQueue
+from shared.workqueue.base import (
+    Job,
+    Outcome,
+    QueueUnavailable,
+    RateLimit,
+    RetryPolicy,
+    WorkQueue,
+)
 
 log = get_logger(__name__)
 
@@ -49,6 +56,7 @@ class Worker:
         shutdown_grace: float = 20.0,
         deadlines: dict[str, float] | None = None,
         default_deadline: float | None = None,
+        rate_limit: RateLimit | None = None,
     ) -> None:
         self.queue = queue
         self.handlers = handlers
@@ -59,6 +67,8 @@ class Worker:
         self.shutdown_grace = shutdown_grace
         self.deadlines = deadlines or {}
         self.default_deadline = default_deadline
+        self.rate_limit = rate_limit
+        self._seen_paused = False
         self._running: dict[asyncio.Task[None], Job] = {}
         self._outcomes: list[Outcome] = []
         self._outcome_ready = asyncio.Event()
@@ -104,8 +114,9 @@ class Worker:
                 await self._slot_free.wait()
                 continue
             try:
-                jobs = await self.queue.claim(free, IDLE_WAIT)
+                jobs = await self.queue.claim(free, IDLE_WAIT, limit=self.rate_limit)
                 failures = 0
+                self._note_pause()
             except Exception as exc:  # the loop outlives any broker trouble
                 failures += 1
                 metrics.WORKER_RECONNECTS.labels(self.queue.name).inc()
@@ -126,6 +137,14 @@ class Worker:
                 task = asyncio.create_task(self._run_job(job))
                 self._running[task] = job
                 task.add_done_callback(self._job_done)
+
+    def _note_pause(self) -> None:
+        if self.queue.paused != self._seen_paused:
+            self._seen_paused = self.queue.paused
+            log.warning(
+                "work queue paused: taking no jobs" if self._seen_paused else "work queue resumed"
+            )
+            metrics.QUEUE_PAUSED.labels(self.queue.name).set(int(self._seen_paused))
 
     def _job_done(self, task: asyncio.Task[None]) -> None:
         self._running.pop(task, None)

@@ -13,6 +13,7 @@ class MemoryQueue:
 
     name = "memory"
     backend = "memory"
+    paused = False
 
     def __init__(self, jobs: list[Job], errors: list[Exception] | None = None) -> None:
         self.jobs = jobs
@@ -20,7 +21,7 @@ class MemoryQueue:
         self.outcomes: list[Outcome] = []
         self.settled = asyncio.Event()
 
-    async def claim(self, count: int, timeout: float) -> list[Job]:
+    async def claim(self, count: int, timeout: float, *, limit: Any = None) -> list[Job]:
         if self.errors:
             raise self.errors.pop(0)
         taken, self.jobs = self.jobs[:count], self.jobs[count:]
