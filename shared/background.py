@@ -31,6 +31,7 @@ from typing import Any
 
 from prometheus_client import Counter, Gauge
 
+from shared.errors import DependencyUnavailable
 from shared.logging import get_logger
 from shared.retry import backoff_delay
 from shared.storage.pool import is_transient
@@ -54,8 +55,8 @@ Classifier = Callable[[BaseException], bool]
 
 def is_dependency_error(exc: BaseException) -> bool:
     """True for the errors an outage raises (the database down or read-only, a lost race
-    with another transaction, a socket, a timeout): the next try may well succeed."""
-    return is_transient(exc)
+    with another transaction, a socket, a timeout, a broker): the next try may well succeed."""
+    return is_transient(exc) or isinstance(exc, DependencyUnavailable)
 
 
 @dataclass

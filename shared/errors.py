@@ -61,6 +61,11 @@ class ServiceUnavailable(Problem):
         self.retry_after = retry_after
 
 
+class DependencyUnavailable(RuntimeError):
+    """A dependency other than the database (a broker) did not answer: the same work may
+    succeed later. Background loops count it as `kind="dependency"` and back off."""
+
+
 class RefusedToStart(RuntimeError):
     """The process must not run as configured (e.g. a broker that may lose jobs): it exits
     with this one-line message, never serving."""

@@ -2,7 +2,8 @@
 
 Rows are claimed in batches with `FOR UPDATE SKIP LOCKED`, so several relays share the work
 without sending a row twice; a loop is woken at once by LISTEN/NOTIFY, with a polling
-fallback. A failed row is retried with exponential backoff and jitter; nothing is dropped.
+fallback. A row the broker refuses is retried with exponential backoff and jitter; while the
+broker is down the loop backs off instead, and the rows stay due. Nothing is dropped.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import asyncpg
 from prometheus_client import Counter, Gauge
 
 from shared.background import Loop
+from shared.errors import DependencyUnavailable
 from shared.logging import get_logger
 from shared.messaging.outbox import OutboxMessage, Publisher
 from shared.retry import backoff_delay, chunked
@@ -109,6 +111,8 @@ class OutboxRelay:
         try:
             await self._ensure_listener()
             return await self.drain_once(destination) >= self.batch_size
+        except DependencyUnavailable:
+            raise  # the broker, not the database: the listener is fine
         except Exception:
             await self._close_listener()  # a broken listener is opened anew by the next step
             raise
@@ -129,7 +133,7 @@ class OutboxRelay:
             )
             if not rows:
                 return 0
-            failed = await self._publish(destination, [_message(row) for row in rows])
+            failed, outage = await self._publish(destination, [_message(row) for row in rows])
             sent_ids = [row["id"] for row in rows if row["id"] not in failed]
             await conn.execute(
                 f"UPDATE {self.schema}.outbox SET sent_at = now(), attempts = attempts + 1 "
@@ -137,6 +141,9 @@ class OutboxRelay:
                 sent_ids,
             )
             if failed:
+                # A broker that answered no chunk is down: the rows stay due and the loop
+                # backs off instead, so they all go the moment it answers again. Rows the
+                # broker refused one by one back off each on its own.
                 attempts = {row["id"]: row["attempts"] for row in rows}
                 await conn.executemany(
                     f"""UPDATE {self.schema}.outbox
@@ -147,19 +154,27 @@ class OutboxRelay:
                         (
                             i,
                             error[:1000],
-                            backoff_delay(attempts[i], base=0.5, cap=self.max_backoff),
+                            0.0
+                            if outage
+                            else backoff_delay(attempts[i], base=0.5, cap=self.max_backoff),
                         )
                         for i, error in failed.items()
                     ],
                 )
+        if outage:
+            raise DependencyUnavailable(f"{destination}: {outage}")
         return len(rows)
 
-    async def _publish(self, destination: str, messages: list[OutboxMessage]) -> dict[int, str]:
+    async def _publish(
+        self, destination: str, messages: list[OutboxMessage]
+    ) -> tuple[dict[int, str], str | None]:
+        """Publish `messages`; return the ids that failed with their errors, and the error
+        of the broker when no chunk got through because it raised (an outage)."""
         publisher = self.publishers.get(destination)
         if publisher is None:
             error = f"no publisher for destination {destination!r}"
             log.error("outbox destination unknown", destination=destination)
-            return {m.id: error for m in messages}
+            return {m.id: error for m in messages}, None
         chunks = [list(chunk) for chunk in chunked(messages, publisher.max_batch)]
         # The chunks of one claim go out concurrently: one round trip of latency, not ten.
         # Each has a deadline, so a broker that never answers cannot hold the rows' locks.
@@ -171,23 +186,27 @@ class OutboxRelay:
             return_exceptions=True,
         )
         failed: dict[int, str] = {}
+        raised = 0
         for chunk, outcome in zip(chunks, outcomes, strict=True):
             if isinstance(outcome, asyncio.CancelledError):
                 raise outcome
             if isinstance(outcome, BaseException):
                 failed.update({m.id: repr(outcome) for m in chunk})
+                raised += 1
             else:
                 failed.update(outcome)
+        OUTBOX_FAILED.labels(destination).inc(len(failed))
+        OUTBOX_PUBLISHED.labels(destination).inc(len(messages) - len(failed))
+        if raised == len(chunks):  # the loop logs the outage and backs off
+            return failed, next(iter(failed.values()))
         if failed:
-            OUTBOX_FAILED.labels(destination).inc(len(failed))
             log.warning(
                 "outbox publish failed, will retry",
                 destination=destination,
                 failed=len(failed),
                 error=next(iter(failed.values())),
             )
-        OUTBOX_PUBLISHED.labels(destination).inc(len(messages) - len(failed))
-        return failed
+        return failed, None
 
     async def _ensure_listener(self) -> None:
         async with self._listening:

@@ -331,6 +331,46 @@ async def test_rows_wait_while_sqs_is_down_and_drain_when_it_is_back(
         await proxy.close()
 
 
+async def test_during_a_long_broker_outage_rows_stay_due_and_go_at_once_when_it_is_back(
+    settings: Settings,
+    sqs_server: SqsServer,
+    db: Database,
+    schema: str,
+    sqs: Any,
+    queue: str,
+    start_relay: Callable[..., OutboxRelay],
+) -> None:
+    """An outage backs off the loop, not each row: however often a row was tried, the
+    backlog goes within the loop's backoff cap of the broker's return, never at the rows'
+    own (here 60 s) backoff."""
+    proxy = await TcpProxy("127.0.0.1", sqs_server.port).start()
+    try:
+        via_proxy = settings.model_copy(
+            update={"sqs_endpoint_url": f"http://127.0.0.1:{proxy.port}"}
+        )
+        async with sqs_client(via_proxy, connect_timeout=1, max_attempts=1) as flaky:
+            await proxy.down()
+            start_relay(SqsPublisher(flaky, {DEST: queue}), poll_interval=0.1, max_backoff=60.0)
+            ids = await write(db, schema, 15)
+
+            async def tried_often_and_still_due() -> bool:
+                async with db.acquire() as conn:
+                    row = await conn.fetchrow(
+                        f"SELECT min(attempts) AS tries, bool_and(available_at <= now()) AS due "
+                        f"FROM {schema}.outbox WHERE sent_at IS NULL"
+                    )
+                return row["tries"] is not None and row["tries"] >= 3 and row["due"]
+
+            await eventually(tried_often_and_still_due, timeout=20, what="rows tried 3 times")
+            receiver = Receiver(sqs, queue)
+            await proxy.up()
+            # The loop's backoff is capped at 5 s; a row's own would be 4 s and more by now.
+            await receiver.wait_for(ids, timeout=7)
+            await eventually(lambda: _zero(unsent(db, schema)), what="all rows marked sent")
+    finally:
+        await proxy.close()
+
+
 async def _outbox_metrics(settings: Settings, schema: str) -> dict[str, float]:
     """The outbox series of this schema, as /metrics exposes them."""
     async with serve(create_base_app("metrics-test", settings)) as client:
