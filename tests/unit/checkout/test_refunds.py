@@ -1,4 +1,4 @@
-"""The refund command against a unit of work in memory, and the reversal's arithmetic."""
+"""The refund command against a unit of work in memory."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ import uuid
 import pytest
 
 from services.checkout_api import commands, refunds
-from services.reward_worker.domain import share
 from shared.errors import Conflict, NotFound
 from shared.messaging.destinations import REWARD_JOBS, USER_NOTICES
 from tests.unit.checkout.fakes import FakeUnitOfWork
@@ -60,22 +59,3 @@ async def test_a_refund_of_an_unknown_transaction_is_not_found() -> None:
     uow, _, _ = await paid()
     with pytest.raises(NotFound):
         await refunds.refund(uow, uuid.uuid4(), None, None, "admin", TRACE)
-
-
-def test_the_shares_of_refunds_that_add_up_to_the_total_add_up_to_the_credit() -> None:
-    for points, total, cuts in [
-        (299, 3_000, [1, 999, 2_000]),
-        (7, 10, [3, 3, 4]),
-        (1, 3, [1, 1, 1]),
-    ]:
-        before, taken = 0, 0
-        for amount in cuts:
-            taken += share(points, total, before, amount)
-            before += amount
-        assert taken == points
-
-
-def test_a_share_never_takes_more_than_the_refunded_part() -> None:
-    assert share(100, 3_000, 0, 1_000) == 33
-    assert share(100, 3_000, 1_000, 1_000) == 33
-    assert share(100, 3_000, 2_000, 1_000) == 34
