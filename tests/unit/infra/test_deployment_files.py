@@ -55,12 +55,3 @@ def test_gateway_routes_each_prefix_to_its_service() -> None:
     }
     assert "server booking-api:8081;" in conf and "server checkout-api:8082;" in conf
     assert "listen 8080;" in conf
-
-
-def test_kubernetes_manifests_parse_with_probes() -> None:
-    for path in (INFRA / "k8s").glob("**/*.yaml"):
-        for doc in yaml.safe_load_all(path.read_text()):
-            if doc["kind"] == "Deployment":
-                container = doc["spec"]["template"]["spec"]["containers"][0]
-                assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
-                assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"

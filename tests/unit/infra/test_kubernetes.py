@@ -1,7 +1,7 @@
-"""The Kubernetes manifests, both the base and the production overlay, rendered as kustomize
-renders them and validated against the Kubernetes schemas (kubernetes-validate, strict: an
-unknown field fails). KEDA's resources have no schema there: their required fields are checked
-here instead."""
+"""The Kubernetes manifests, both the base and the production overlay, built by kustomize
+(`kubectl kustomize`) and validated against the Kubernetes schemas (kubernetes-validate,
+strict: an unknown field fails). KEDA's resources have no schema there: their required fields
+are checked here instead. The gateway is tested in test_kubernetes_gateway.py."""
 
 from __future__ import annotations
 
@@ -46,8 +46,14 @@ def test_a_field_kubernetes_does_not_know_fails_the_validation(docs: list[Doc]) 
         kubernetes_validate.validate(deployment, KUBERNETES, strict=True)
 
 
+def suite_containers(docs: list[Doc]) -> list[Doc]:
+    """The containers of the suite's image (every process and the Job, not the gateway)."""
+    return [c for c in containers(docs) if c["name"] != "gateway"]
+
+
 def test_every_process_runs_with_probes_resources_and_the_shutdown_grace(docs: list[Doc]) -> None:
     deployments = of_kind(docs, "Deployment")
+    deployments.pop("gateway")
     config = find(docs, "ConfigMap", "suite-config")["data"]
     grace = float(config["SHUTDOWN_GRACE"])
     assert sorted(deployments) == sorted([*APIS, *SCALED])
@@ -80,6 +86,8 @@ def test_every_process_has_a_disruption_budget_and_exactly_one_autoscaler(
     for name, deployment in of_kind(docs, "Deployment").items():
         selector = deployment["spec"]["selector"]["matchLabels"]
         assert budgets[name]["spec"]["selector"]["matchLabels"] == selector
+        # One service account each: the AWS role of a process is its own (infra/aws).
+        assert deployment["spec"]["template"]["spec"]["serviceAccountName"] == name
     assert sorted(hpas) == sorted(APIS)
     assert sorted(scaled) == sorted(SCALED)
     for name, hpa in hpas.items():
@@ -122,7 +130,7 @@ def test_the_migration_job_migrates_with_the_same_image_and_settings(docs: list[
     job = find(docs, "Job", "suite-migrate")
     (container,) = job["spec"]["template"]["spec"]["containers"]
     assert container["command"] == ["python", "-m", "tools", "migrate"]
-    images = {c["image"] for c in containers(docs)}
+    images = {c["image"] for c in suite_containers(docs)}
     assert len(images) == 1  # one image for every process and the Job
 
 
@@ -137,6 +145,12 @@ def test_only_the_gateway_reaches_the_apis_and_only_prometheus_the_metrics(
     allowed: dict[str, set[int]] = {}
     for policy in policies.values():
         for rule in policy["spec"].get("ingress", []):
+            if "from" not in rule:  # from anywhere: only the gateway's own port
+                assert policy["spec"]["podSelector"]["matchLabels"] == {
+                    "app.kubernetes.io/component": "gateway"
+                }
+                assert [p["port"] for p in rule["ports"]] == [8080]
+                continue
             (peer,) = rule["from"]
             who = peer["podSelector"]["matchLabels"]
             key = who.get("app.kubernetes.io/component") or who["app.kubernetes.io/name"]
@@ -149,7 +163,7 @@ def test_secrets_come_from_secret_objects_and_no_manifest_holds_one(docs: list[D
     config = find(docs, "ConfigMap", "suite-config")["data"]
     for secret in ("JWT_SECRET", "DATABASE_URL", "REDIS_URL", "AMQP_URL", "AWS_SECRET_ACCESS_KEY"):
         assert secret not in config
-    for container in containers(docs):
+    for container in suite_containers(docs):
         assert {"secretRef": {"name": "suite-secrets"}} in container["envFrom"]
         assert "env" not in container
 
@@ -157,6 +171,8 @@ def test_secrets_come_from_secret_objects_and_no_manifest_holds_one(docs: list[D
 def test_production_runs_a_pinned_image_in_its_own_namespace() -> None:
     docs = render(K8S / "overlays" / "production")
     assert {d["metadata"]["namespace"] for d in docs} == {"suite"}
-    (image,) = {c["image"] for c in containers(docs)}
-    assert not image.endswith((":latest", ":")) and ":" in image
+    (image,) = {c["image"] for c in suite_containers(docs)}
+    assert image == "registry.example.com/suite:1.0.0"
+    for container in containers(docs):
+        assert not container["image"].endswith((":latest", ":")) and ":" in container["image"]
     assert find(docs, "HorizontalPodAutoscaler", "checkout-api")["spec"]["minReplicas"] == 3
