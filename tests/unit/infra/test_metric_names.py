@@ -1,8 +1,8 @@
 """Every metric that a dashboard or an alert rule names is one the processes really export.
 
-The five services' modules are imported (that registers every metric they define) and the
-suite's own /metrics handler is scraped over HTTP; a dashboard query or alert expression that
-names anything else would show an empty panel or never fire.
+The five services' modules and both work-queue backends are imported (that registers every
+metric they define) and the suite's own /metrics handler is scraped over HTTP; a dashboard
+query or alert expression that names anything else would show an empty panel or never fire.
 """
 
 from __future__ import annotations
@@ -69,9 +69,13 @@ def used_metrics() -> dict[str, set[str]]:
     return used
 
 
+# Loaded by a process when its settings choose them (WORK_QUEUE_BACKEND), not on import.
+CHOSEN_AT_START = ["shared.workqueue.redis_backend", "shared.workqueue.amqp_backend"]
+
+
 async def scraped_metric_names() -> set[str]:
-    for service in SERVICES:
-        importlib.import_module(f"{service.module}.app")
+    for module in [f"{service.module}.app" for service in SERVICES] + CHOSEN_AT_START:
+        importlib.import_module(module)
     app = web.Application()
     app.router.add_get("/metrics", metrics)
     async with TestClient(TestServer(app)) as client:

@@ -52,5 +52,7 @@ def test_every_important_alert_fires_and_clears_in_the_rule_tests() -> None:
         "OutboxStale",
         "ApiLatencyHigh",
         "ApiErrorRatioHigh",
+        "RedisEvictionPolicyWrong",
+        "RedisNotPersistent",
     ):
         assert f"alertname: {alert}" in tested, alert
