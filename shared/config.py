@@ -148,6 +148,9 @@ class Settings(BaseSettings):
     reward_worker_port: int = 9103
 
     booking_pending_ttl: float = 86_400.0
+    # Seconds before a confirmed booking starts at which its user is reminded (one notice
+    # per lead; a lead already past when the booking is confirmed is skipped).
+    booking_reminder_leads: list[Annotated[float, Field(gt=0)]] = [86_400.0, 3_600.0]
     booking_expiry_interval: float = 5.0
     idempotency_ttl: float = 86_400.0
     # Seconds a consumer remembers a message it applied (redelivery is a no-op meanwhile):

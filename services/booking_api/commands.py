@@ -2,12 +2,14 @@
 
 Each command is load, decide, record, publish, in the caller's unit of work: the aggregate
 decides, the event is appended at the stream's expected version and projected into the read
-models, and it goes to the outbox for every destination that must hear of it.
+models, and it goes to the outbox for every destination that must hear of it. A confirmation
+also schedules the user's reminders: delayed outbox rows guarded by the booking's version.
 """
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import datetime
 
 from services.booking_api.domain import Booking, SlotStatus, Status, pending_deadline
@@ -30,6 +32,7 @@ from shared.events.booking import (
 )
 from shared.events.envelope import Envelope, Payload, Trace, make_envelope
 from shared.messaging.destinations import PROVIDER_EVENTS, USER_NOTICES
+from shared.messaging.outbox import Guard
 
 # Who hears of each event: the provider's side (the inbox: every change of a request, so it
 # shows only the requests still waiting for an answer) and the user.
@@ -189,12 +192,32 @@ async def change_status(
     *,
     reason: str | None = None,
     by: str | None = None,
+    reminder_leads: Sequence[float] = (),
 ) -> None:
-    """Move a loaded (locked) booking to `target`: 409 when its state machine forbids it."""
+    """Move a loaded (locked) booking to `target`: 409 when its state machine forbids it.
+    A booking confirmed is reminded `reminder_leads` seconds before it starts."""
     payload = booking.transition(target, reason, by=by)
     event = _event(payload, booking.id, trace)
     await uow.record(booking_stream(booking.id), booking.version, [event], actor)
     await _publish(uow, payload, event)
+    if target is Status.CONFIRMED and reminder_leads:
+        await _schedule_reminders(uow, booking, reminder_leads, event, trace)
+
+
+async def _schedule_reminders(
+    uow: BookingUnitOfWork,
+    booking: Booking,
+    leads: Sequence[float],
+    confirmed: Envelope,
+    trace: Trace,
+) -> None:
+    """One delayed notice per lead still ahead, guarded by the version the confirmation
+    gave the booking's stream: any later change (a cancel, a move) supersedes them all."""
+    guard = Guard(booking_stream(booking.id), booking.version + 1)
+    caused = Trace(trace.correlation_id, trace.traceparent, str(confirmed.id))
+    for reminder in booking.reminders(leads, await uow.current_time()):
+        event = _event(reminder, booking.id, caused)
+        await uow.schedule(USER_NOTICES, event, reminder.remind_at, guard)
 
 
 async def expire_due(uow: BookingUnitOfWork, actor: str, trace: Trace, *, batch: int) -> int:

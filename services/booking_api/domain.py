@@ -6,13 +6,15 @@
 A `Booking` built from its row decides a transition and returns the event payload; every
 other transition is a 409. A slot is `held` while its booking is pending, `booked` once
 confirmed, and `open` again when the booking ends any other way or moves to another slot.
-An open slot may be withdrawn by its provider; a held or booked one may not.
+An open slot may be withdrawn by its provider; a held or booked one may not. A confirmed
+booking is reminded a configurable lead before it starts (reminders are notices, not state
+changes: they are never part of its stream).
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -26,6 +28,7 @@ from shared.events.booking import (
     BookingExpired,
     BookingPayload,
     BookingRejected,
+    BookingReminder,
     BookingRescheduled,
     SlotWithdrawn,
 )
@@ -131,6 +134,23 @@ class Booking:
             fields["cancelled_by"] = by
         return model(**fields)
 
+    def reminders(self, leads: Iterable[float], now: datetime) -> list[BookingReminder]:
+        """The reminders of this booking, confirmed at `now`: one per lead still ahead."""
+        return [
+            BookingReminder(
+                booking_id=self.id,
+                slot_id=self.slot_id,
+                user_id=self.user_id,
+                provider_id=self.provider_id,
+                starts_at=self.starts_at,
+                ends_at=self.ends_at,
+                time_zone=self.time_zone,
+                lead_seconds=lead,
+                remind_at=at,
+            )
+            for lead, at in reminder_times(self.starts_at, leads, now)
+        ]
+
     def check_move(self, slot_id: uuid.UUID, provider_id: str) -> None:
         """409 unless the booking is active and the slot another; 422 for another provider's."""
         if self.status not in ACTIVE:
@@ -202,3 +222,13 @@ def slot_status(booking_status: Status) -> SlotStatus:
 def pending_deadline(booked_at: datetime, ttl_seconds: float, starts_at: datetime) -> datetime:
     """When an unanswered booking expires: after the TTL, and never after the slot starts."""
     return min(booked_at + timedelta(seconds=ttl_seconds), starts_at)
+
+
+def reminder_times(
+    starts_at: datetime, leads: Iterable[float], now: datetime
+) -> list[tuple[float, datetime]]:
+    """(lead, when) of each reminder of a booking starting at `starts_at`, `lead` seconds
+    before it, soonest first. A lead already past at `now` (or at it) is skipped; a lead given
+    twice reminds once."""
+    due = {lead: starts_at - timedelta(seconds=lead) for lead in leads}
+    return sorted(((lead, at) for lead, at in due.items() if at > now), key=lambda due: due[1])

@@ -86,6 +86,17 @@ class BookingUnitOfWork(Protocol):
         """Send the event to a destination through the outbox, when the unit commits."""
         ...
 
+    async def schedule(
+        self, destination: str, event: Envelope, at: datetime, guard: outbox.Guard
+    ) -> None:
+        """Send the event at `at`, through a delayed outbox row, unless the guard's stream
+        has moved past its version by then."""
+        ...
+
+    async def current_time(self) -> datetime:
+        """The database's clock (the unit of work's start), which deadlines are set by."""
+        ...
+
 
 class PostgresUnitOfWork:
     def __init__(self, conn: asyncpg.Connection) -> None:
@@ -146,6 +157,15 @@ class PostgresUnitOfWork:
 
     async def publish(self, destination: str, event: Envelope) -> None:
         await outbox.add(self.conn, SCHEMA, destination, event)
+
+    async def schedule(
+        self, destination: str, event: Envelope, at: datetime, guard: outbox.Guard
+    ) -> None:
+        await outbox.add(self.conn, SCHEMA, destination, event, at=at, guard=guard)
+
+    async def current_time(self) -> datetime:
+        now: datetime = await self.conn.fetchval("SELECT now()")
+        return now
 
 
 def _slot(row: asyncpg.Record | None) -> Slot | None:

@@ -1,21 +1,32 @@
 """Transactional outbox: messages are written with the state change, then relayed.
 
 `add()` runs inside the caller's transaction. The relay (shared.messaging.relay) publishes
-the unsent rows through a `Publisher` per destination.
+the unsent rows through a `Publisher` per destination. A row may be scheduled for later
+(`at` or `delay`: it stays in the outbox until then, never in a process's memory) and
+guarded by a stream's version (`Guard`): when it falls due after the stream has moved on, the
+relay marks it superseded instead of publishing it.
 """
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, Protocol
 
 import asyncpg
+from prometheus_client import Counter
 
 from shared.events.envelope import Envelope
 from shared.logging import get_logger
 
 log = get_logger(__name__)
+
+OUTBOX_SUPERSEDED = Counter(
+    "outbox_superseded_total",
+    "Guarded outbox rows set aside unsent: their stream had moved past the guard's version",
+    ["destination"],
+)
 
 
 @dataclass(frozen=True)
@@ -27,6 +38,14 @@ class OutboxMessage:
     body: dict[str, Any]
     attributes: dict[str, str] = field(default_factory=dict)
     attempts: int = 0
+
+
+@dataclass(frozen=True)
+class Guard:
+    """Send the row only while the event stream `stream_id` is still at `version`."""
+
+    stream_id: str
+    version: int
 
 
 class Publisher(Protocol):
@@ -46,9 +65,12 @@ async def add(
     envelope: Envelope,
     *,
     delay: float = 0.0,
+    at: datetime | None = None,
+    guard: Guard | None = None,
     attributes: dict[str, str] | None = None,
 ) -> None:
-    """Write an event to the outbox, inside the caller's transaction."""
+    """Write an event to the outbox, inside the caller's transaction: due at once, `delay`
+    seconds from now, or `at`; with a `guard`, sent only while its stream is unchanged."""
     attrs = {"eventType": envelope.type}
     if envelope.correlationid:
         attrs["correlationId"] = envelope.correlationid
@@ -57,12 +79,49 @@ async def add(
     attrs.update(attributes or {})
     await conn.execute(
         f"""INSERT INTO {schema}.outbox
-                (destination, message_id, message_type, body, attributes, available_at)
-            VALUES ($1, $2, $3, $4::jsonb, $5::jsonb, now() + make_interval(secs => $6))""",
+                (destination, message_id, message_type, body, attributes, available_at, due_at,
+                 guard_stream, guard_version)
+            SELECT $1, $2, $3, $4::jsonb, $5::jsonb, due, CASE WHEN due > now() THEN due END,
+                   $8, $9
+            FROM (SELECT coalesce($7::timestamptz, now() + make_interval(secs => $6))) AS t(due)""",
         destination,
         envelope.id,
         envelope.type,
         envelope.model_dump_json(),
         json.dumps(attrs),
         delay,
+        at,
+        guard.stream_id if guard else None,
+        guard.version if guard else None,
     )
+
+
+def superseded(schema: str) -> str:
+    """SQL of an outbox row `o` of `schema`: true when it is guarded and its stream has
+    moved past the guard's version."""
+    return f"""(o.guard_stream IS NOT NULL AND EXISTS (
+        SELECT 1 FROM {schema}.events e
+        WHERE e.stream_id = o.guard_stream AND e.version > o.guard_version))"""
+
+
+async def set_aside_superseded(
+    conn: asyncpg.Connection, schema: str, destination: str, rows: list[asyncpg.Record]
+) -> list[asyncpg.Record]:
+    """Mark the claimed rows whose `superseded` column is true superseded (done, never
+    published: a reminder of a booking changed since) and return the others, to publish.
+    The relay reads the guard in its claim's transaction, just before the rows would go out."""
+    dropped = [row["id"] for row in rows if row["superseded"]]
+    if not dropped:
+        return rows
+    await conn.execute(
+        f"UPDATE {schema}.outbox SET sent_at = now(), superseded_at = now() "
+        "WHERE id = ANY($1::bigint[])",
+        dropped,
+    )
+    OUTBOX_SUPERSEDED.labels(destination).inc(len(dropped))
+    log.info(
+        "outbox rows superseded, not sent: their stream moved on",
+        destination=destination,
+        superseded=len(dropped),
+    )
+    return [row for row in rows if not row["superseded"]]

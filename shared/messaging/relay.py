@@ -3,7 +3,8 @@
 Rows are claimed in batches with `FOR UPDATE SKIP LOCKED`, so several relays share the work
 without sending a row twice; a loop is woken at once by LISTEN/NOTIFY, with a polling
 fallback. A row the broker refuses is retried with exponential backoff and jitter; while the
-broker is down the loop backs off instead, and the rows stay due. Nothing is dropped.
+broker is down the loop backs off instead, and the rows stay due. Nothing is dropped. A
+guarded row whose stream has moved past its guard is marked superseded, never published.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from prometheus_client import Counter, Gauge
 from shared.background import Loop
 from shared.errors import DependencyUnavailable
 from shared.logging import get_logger
-from shared.messaging.outbox import OutboxMessage, Publisher
+from shared.messaging.outbox import OutboxMessage, Publisher, set_aside_superseded, superseded
 from shared.retry import backoff_delay, chunked
 from shared.storage.pool import Database, is_unavailable
 
@@ -124,15 +125,19 @@ class OutboxRelay:
             return sum([await self.drain_once(name) for name in self.publishers])
         async with self.db.transaction() as conn:
             rows = await conn.fetch(
-                f"""SELECT id, destination, message_id, message_type, body, attributes, attempts
-                    FROM {self.schema}.outbox
+                f"""SELECT id, destination, message_id, message_type, body, attributes, attempts,
+                           {superseded(self.schema)} AS superseded
+                    FROM {self.schema}.outbox o
                     WHERE sent_at IS NULL AND available_at <= now() AND destination = $2
-                    ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED""",
+                    ORDER BY id LIMIT $1 FOR UPDATE OF o SKIP LOCKED""",
                 self.batch_size,
                 destination,
             )
             if not rows:
                 return 0
+            handled = len(rows)  # a guarded row whose stream moved on is set aside, unsent
+            if not (rows := await set_aside_superseded(conn, self.schema, destination, rows)):
+                return handled
             failed, outage = await self._publish(destination, [_message(row) for row in rows])
             sent_ids = [row["id"] for row in rows if row["id"] not in failed]
             await conn.execute(
@@ -163,7 +168,7 @@ class OutboxRelay:
                 )
         if outage:
             raise DependencyUnavailable(f"{destination}: {outage}")
-        return len(rows)
+        return handled
 
     async def _publish(
         self, destination: str, messages: list[OutboxMessage]
@@ -239,10 +244,13 @@ class OutboxRelay:
     async def update_gauges(self) -> None:
         """Refresh `outbox_depth` and `outbox_oldest_unsent_age_seconds` of the schema."""
         async with self.db.acquire() as conn:
+            # A row scheduled for later counts once due, and is as old as the time since.
             row = await conn.fetchrow(
                 f"""SELECT count(*) AS depth,
-                           coalesce(extract(epoch FROM now() - min(created_at)), 0) AS age
-                    FROM {self.schema}.outbox WHERE sent_at IS NULL"""
+                           coalesce(extract(epoch FROM now() - min(due)), 0) AS age
+                    FROM (SELECT coalesce(due_at, created_at) AS due FROM {self.schema}.outbox
+                          WHERE sent_at IS NULL) unsent
+                    WHERE due <= now()"""
             )
         OUTBOX_DEPTH.labels(self.schema).set(row["depth"])
         OUTBOX_OLDEST_AGE.labels(self.schema).set(float(row["age"]))

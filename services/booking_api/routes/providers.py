@@ -18,7 +18,7 @@ from services.booking_api.models import (
 )
 from services.booking_api.routes.common import booking_response, caller, run_idempotent
 from services.booking_api.uow import PostgresUnitOfWork
-from shared.http.app import request_trace
+from shared.http.app import SETTINGS, request_trace
 from shared.http.lifecycle import DATABASE
 from shared.http.openapi import operation
 from shared.http.pagination import decode_cursor, page_items
@@ -49,6 +49,7 @@ async def _answer(request: web.Request, target: Status) -> web.Response:
     answered = target is not Status.CONFIRMED  # reject and cancel take a reason
     body = await parse_optional_body(request, Reason) if answered else Reason()
     by = "provider" if target is Status.CANCELLED else None
+    leads = request.app[SETTINGS].booking_reminder_leads
     trace = request_trace(request)
 
     async def effect(conn: asyncpg.Connection) -> tuple[int, Any]:
@@ -56,7 +57,14 @@ async def _answer(request: web.Request, target: Status) -> web.Response:
         booking = await commands.load(uow, booking_id)
         policy.may_act_as_provider(principal, provider_id, booking)
         await commands.change_status(
-            uow, booking, target, principal.sub, trace, reason=body.reason, by=by
+            uow,
+            booking,
+            target,
+            principal.sub,
+            trace,
+            reason=body.reason,
+            by=by,
+            reminder_leads=leads,
         )
         return await booking_response(conn, booking_id)
 

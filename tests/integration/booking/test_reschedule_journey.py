@@ -2,24 +2,35 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
+from services.booking_api.typedefs import SCHEMA
 from services.notification_consumer.app import create_app as notification_app
 from services.provider_consumer.app import create_app as provider_app
 from shared.config import Settings
 from shared.http.auth import mint_token
+from shared.storage.pool import Database
 from tests.integration.booking.api import running, unique
 from tests.support.http import bearer, serve
 from tests.support.wait import eventually
 
 STEPS = ["BOOKING_CONFIRMED", "BOOKING_RESCHEDULED", "BOOKING_CONFIRMED", "BOOKING_CANCELLED"]
+REMINDER_LEAD = 86_400.0 - 6.0
 
 
 async def test_every_step_of_a_moved_booking_reaches_its_history_inbox_and_user_once(
-    own_queues: Settings,
+    own_queues: Settings, db: Database
 ) -> None:
+    # The first slot starts 24 h after it is made: its reminder falls due a few seconds into
+    # the test, after the booking has left it. The second slot's falls due an hour later.
     settings = own_queues.model_copy(
-        update={"consumer_wait_time": 1, "consumer_retry_base": 0.0, "outbox_poll_interval": 0.2}
+        update={
+            "consumer_wait_time": 1,
+            "consumer_retry_base": 0.0,
+            "outbox_poll_interval": 0.2,
+            "booking_reminder_leads": [REMINDER_LEAD],
+        }
     )
     provider, user = unique("provider"), unique("user")
     async with (
@@ -66,8 +77,36 @@ async def test_every_step_of_a_moved_booking_reaches_its_history_inbox_and_user_
             return len(await kinds()) >= len(steps) and await waiting() == []
 
         await eventually(all_told, timeout=30, what="every step told, the inbox empty")
+
+        async def left_slot_reminder_superseded() -> bool:
+            async with db.acquire() as conn:
+                return bool(
+                    await conn.fetchval(
+                        f"""SELECT superseded_at IS NOT NULL FROM {SCHEMA}.outbox
+                            WHERE message_type = 'BOOKING_REMINDER' AND body->>'subject' = $1
+                              AND guard_version = 2""",
+                        booking,
+                    )
+                )
+
+        # The reminder of the slot it left fell due and was set aside, never sent.
+        await eventually(left_slot_reminder_superseded, timeout=30, what="old reminder dropped")
         history = await (await api.get(f"/bookings/{booking}/history", user, "user")).json()
         told = await kinds()
+        async with db.acquire() as conn:
+            scheduled = await conn.fetch(
+                f"""SELECT guard_version, body->'data'->>'starts_at' AS starts_at
+                    FROM {SCHEMA}.outbox
+                    WHERE message_type = 'BOOKING_REMINDER' AND body->>'subject' = $1
+                    ORDER BY guard_version""",
+                booking,
+            )
     assert [e["event_type"] for e in history["entries"]] == ["BOOKING_CREATED", *steps]
-    # One notice per step (SQS keeps no order, so they may be stored in another).
+    # One notice per step (SQS keeps no order, so they may be stored in another), and no
+    # reminder for the slot it left.
     assert sorted(told) == sorted(steps)
+    # Confirmed again at its new time: reminded of that one, under the new version.
+    assert [(r["guard_version"], datetime.fromisoformat(r["starts_at"])) for r in scheduled] == [
+        (2, datetime.fromisoformat(first["starts_at"])),
+        (4, datetime.fromisoformat(second["starts_at"])),
+    ]

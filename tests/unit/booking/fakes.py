@@ -20,6 +20,7 @@ from services.booking_api.domain import (
 from services.booking_api.uow import HeldSlot, SlotOverlaps, UniquenessViolated
 from shared.errors import Conflict
 from shared.events.envelope import Envelope
+from shared.messaging.outbox import Guard
 
 
 @dataclass
@@ -41,6 +42,7 @@ class FakeUnitOfWork:
     bookings: dict[uuid.UUID, Booking] = field(default_factory=dict)
     streams: dict[str, list[Envelope]] = field(default_factory=dict)
     published: list[tuple[str, Envelope]] = field(default_factory=list)
+    scheduled: list[tuple[str, Envelope, datetime, Guard]] = field(default_factory=list)
     expired: list[uuid.UUID] = field(default_factory=list)
 
     async def hold_slot(self, slot_id: uuid.UUID) -> HeldSlot | None:
@@ -93,6 +95,12 @@ class FakeUnitOfWork:
 
     async def publish(self, destination: str, event: Envelope) -> None:
         self.published.append((destination, event))
+
+    async def schedule(self, destination: str, event: Envelope, at: datetime, guard: Guard) -> None:
+        self.scheduled.append((destination, event, at, guard))
+
+    async def current_time(self) -> datetime:
+        return self.now
 
     def destinations(self, event_type: str) -> set[str]:
         return {d for d, event in self.published if event.type == event_type}
