@@ -1,13 +1,11 @@
 """OpenAPI 3.1 generated from the pydantic models that validate requests.
 
 Handlers are annotated with `@operation(...)`; `add_openapi(app, title)` serves the
-document at /openapi.json and a readable page at /docs.
+document at /openapi.json and Swagger UI over it at /docs.
 """
 
 from __future__ import annotations
 
-import html
-import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -15,6 +13,8 @@ from typing import Any, Literal
 from aiohttp import web
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
+
+from shared.http.docs_viewer import add_docs_viewer
 
 REF = "#/components/schemas/{model}"
 PROBLEM_SCHEMA = {
@@ -148,49 +148,18 @@ def _operation(
 
 
 def add_openapi(app: web.Application, title: str) -> None:
+    """GET /openapi.json, and /docs: a viewer of it (shared.http.docs_viewer)."""
     # Built on the first request, once every route is added; kept out of the app's state,
     # which must not change after start-up.
     cache: dict[str, dict[str, Any]] = {}
 
-    async def document(request: web.Request) -> web.Response:
+    def built() -> dict[str, Any]:
         if "document" not in cache:
-            cache["document"] = build_document(request.app, title)
-        return web.json_response(cache["document"])
+            cache["document"] = build_document(app, title)
+        return cache["document"]
 
-    async def docs(request: web.Request) -> web.Response:
-        spec = build_document(request.app, title)
-        return web.Response(text=_render(spec), content_type="text/html")
+    async def document(request: web.Request) -> web.Response:
+        return web.json_response(built())
 
     app.router.add_get("/openapi.json", document)
-    app.router.add_get("/docs", docs)
-
-
-STYLE = (
-    "body{font-family:sans-serif;max-width:60em;margin:auto}"
-    "pre{background:#f4f4f4;padding:1em;overflow:auto}"
-)
-
-
-def _render(spec: dict[str, Any]) -> str:
-    """A self-contained HTML page: every operation with its parameters and schemas."""
-    e = html.escape
-    title = e(spec["info"]["title"])
-    parts = [f"<h1>{title}</h1><p>Document: <a href='/openapi.json'>/openapi.json</a></p>"]
-    for path, methods in spec["paths"].items():
-        for method, op in methods.items():
-            parts.append(f"<h2><code>{e(method.upper())} {e(path)}</code></h2>")
-            parts.append(f"<p>{e(op['summary'])}</p>")
-            items = "".join(
-                f"<li><code>{e(p['name'])}</code> ({e(p['in'])}"
-                f"{', required' if p['required'] else ''})</li>"
-                for p in op["parameters"]
-            )
-            if items:
-                parts.append(f"<ul>{items}</ul>")
-            if "requestBody" in op:
-                parts.append(f"<p>Body:</p><pre>{e(json.dumps(op['requestBody'], indent=2))}</pre>")
-            parts.append(f"<p>Responses: {e(', '.join(op['responses']))}</p>")
-    schemas = json.dumps(spec["components"]["schemas"], indent=2)
-    parts.append(f"<h2>Schemas</h2><pre>{e(schemas)}</pre>")
-    head = f"<meta charset='utf-8'><title>{title}</title><style>{STYLE}</style>"
-    return f"<!doctype html><html><head>{head}</head><body>{''.join(parts)}</body></html>"
+    add_docs_viewer(app, title, built)
