@@ -2,10 +2,10 @@
 
 python -m tools.replay [SCHEMA ...]     (no schema: every one)
 
-booking: slots and bookings. checkout: catalogue, customers, carts, wallets, transactions
-(checkout_api's projectors) and the rows the reward worker keeps there (reward status,
-tree points, levels). Each schema is rebuilt in one transaction, so readers see the old rows
-until the new ones commit, and the rebuilt rows equal the live ones.
+booking: slots, bookings and the provider analytics. checkout: catalogue, customers, carts,
+wallets, transactions (checkout_api's projectors) and the rows the reward worker keeps there
+(reward status, tree points, levels). Each schema is rebuilt in one transaction, so readers
+see the old rows until the new ones commit, and the rebuilt rows equal the live ones.
 """
 
 from __future__ import annotations
