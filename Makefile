@@ -118,8 +118,9 @@ dlq-inspect: install  ## counts and a sample of a dead-letter queue: make dlq-in
 dlq-redrive: install  ## move dead letters back to their queue: make dlq-redrive QUEUE=<queue url>
 	$(PY) -m shared.messaging.deadletter redrive $(QUEUE)
 
-export-events: install  ## write event JSON Schemas to docs/events/
+export-events: install  ## write event JSON Schemas to docs/events/ and the README's event table
 	$(PY) -m tools export-events
+	$(PY) -m tools.event_table
 
 bench: install sqs-server services  ## run the benchmarks and write docs/BENCHMARKS.md
 	$(PY) -m tests.bench
