@@ -2,9 +2,12 @@
 
 python -m tools.audit
 
-- every ledger balance (wallet cents, tree points) equals the sum of its entries;
-- every ledger entry a POINTS_CREDITED or POINTS_REVERSED event names is in the ledger, with
-  the amount the event says;
+- every customer balance (wallet cents, tree points) equals the sum of its entries;
+- every transfer balances: two entries, its debit and its credit, on its accounts, summing
+  to zero; the shop's revenue is never below zero;
+- every transfer a wallet event (top-up, checkout, refund) or a POINTS_CREDITED or
+  POINTS_REVERSED event names is in the ledger, between the accounts and for the amount
+  the event says;
 - every checkout whose rewards are done has its REWARDS_DISTRIBUTED;
 - every refund whose reversal is done has its REWARDS_REVERSED, no refund waits for its
   reversal longer than `--pending-after` seconds, and what a transaction says it refunded
@@ -27,6 +30,11 @@ from shared.storage.pool import Database
 
 SCHEMA = "checkout"
 
+# Wallet events and the side of their transfer the customer's wallet is on.
+_WALLET_EVENTS = """(VALUES ('WALLET_TOPPED_UP', 'top_up', 'credit'),
+                            ('WALLET_DEBITED', 'checkout_debit', 'debit'),
+                            ('REFUND_ISSUED', 'refund', 'credit')) AS w(type, kind, side)"""
+
 CHECKS: dict[str, str] = {
     "balance differs from its entries": f"""
         SELECT coalesce(a.account_type, e.account_type) || ' ' || coalesce(a.owner_id, e.owner_id)
@@ -34,22 +42,62 @@ CHECKS: dict[str, str] = {
                || coalesce(e.total, 0)
         FROM {SCHEMA}.ledger_accounts a
         FULL JOIN (SELECT account_type, owner_id, sum(amount) AS total
-                   FROM {SCHEMA}.ledger_entries GROUP BY account_type, owner_id) e
+                   FROM {SCHEMA}.ledger_entries WHERE account_type IN ('wallet', 'points')
+                   GROUP BY account_type, owner_id) e
           ON e.account_type = a.account_type AND e.owner_id = a.owner_id
         WHERE coalesce(a.balance, 0) <> coalesce(e.total, 0)""",
-    "points entry of an event missing or changed": f"""
-        SELECT ev.type || ' ' || ev.stream_id || ': entry ' || (x->>'entry_id')
-               || ' of ' || (x->>'customer_id') || ' should move '
-               || (CASE ev.type WHEN 'POINTS_CREDITED' THEN 1 ELSE -1 END
-                   * (x->>'points')::bigint) || ', ledger has '
-               || coalesce(le.amount::text, 'none')
+    # Its two entries are one per side (the primary key), so they sum to zero exactly when
+    # each is on its side's account for the transfer's amount.
+    "transfer does not balance": f"""
+        SELECT 'transfer ' || t.id || ' (' || t.kind || ' ' || t.reference || ') moves '
+               || t.amount || ' from ' || t.debit_type || ' ' || t.debit_owner || ' to '
+               || t.credit_type || ' ' || t.credit_owner || '; its entries: debit '
+               || coalesce(d.account_type || ' ' || d.owner_id || ' ' || d.amount, 'none')
+               || ', credit '
+               || coalesce(c.account_type || ' ' || c.owner_id || ' ' || c.amount, 'none')
+        FROM {SCHEMA}.ledger_transfers t
+        LEFT JOIN {SCHEMA}.ledger_entries d ON d.transfer_id = t.id AND d.side = 'debit'
+        LEFT JOIN {SCHEMA}.ledger_entries c ON c.transfer_id = t.id AND c.side = 'credit'
+        WHERE (d.account_type, d.owner_id, d.amount)
+                  IS DISTINCT FROM (t.debit_type, t.debit_owner, -t.amount)
+           OR (c.account_type, c.owner_id, c.amount)
+                  IS DISTINCT FROM (t.credit_type, t.credit_owner, t.amount)""",
+    "shop revenue below zero": f"""
+        SELECT 'shop revenue ' || owner_id || ': ' || sum(amount)
+        FROM {SCHEMA}.ledger_entries WHERE account_type = 'shop_revenue'
+        GROUP BY owner_id HAVING sum(amount) < 0""",
+    "wallet transfer of an event missing or changed": f"""
+        SELECT ev.type || ' ' || ev.stream_id || ': transfer ' || (ev.data->>'entry_id')
+               || ' should move ' || (ev.data->>'amount') || ' (' || w.side || ' of wallet '
+               || (ev.data->>'customer_id') || '), ledger has '
+               || coalesce(t.amount || ' (' || t.kind || ', debit ' || t.debit_type || ' '
+                           || t.debit_owner || ', credit ' || t.credit_type || ' '
+                           || t.credit_owner || ')', 'none')
+        FROM {SCHEMA}.events ev
+        JOIN {_WALLET_EVENTS} ON w.type = ev.type
+        LEFT JOIN {SCHEMA}.ledger_transfers t ON t.id = (ev.data->>'entry_id')::bigint
+        WHERE ev.data->>'entry_id' IS NOT NULL
+          AND (t.id IS NULL OR t.kind <> w.kind OR t.amount <> (ev.data->>'amount')::bigint
+               OR (CASE w.side WHEN 'debit' THEN (t.debit_type, t.debit_owner)
+                               ELSE (t.credit_type, t.credit_owner) END)
+                  <> ('wallet'::text, ev.data->>'customer_id'))""",
+    "points transfer of an event missing or changed": f"""
+        SELECT ev.type || ' ' || ev.stream_id || ': transfer ' || (x->>'entry_id')
+               || ' should move ' || (x->>'points') || ' points '
+               || (CASE ev.type WHEN 'POINTS_CREDITED' THEN 'to ' ELSE 'from ' END)
+               || (x->>'customer_id') || ', ledger has '
+               || coalesce(t.amount || ' (' || t.kind || ', debit ' || t.debit_owner
+                           || ', credit ' || t.credit_owner || ')', 'none')
         FROM {SCHEMA}.events ev
         CROSS JOIN LATERAL jsonb_array_elements(ev.data->'entries') x
-        LEFT JOIN {SCHEMA}.ledger_entries le ON le.id = (x->>'entry_id')::bigint
+        LEFT JOIN {SCHEMA}.ledger_transfers t ON t.id = (x->>'entry_id')::bigint
         WHERE ev.type IN ('POINTS_CREDITED', 'POINTS_REVERSED')
-          AND le.amount IS DISTINCT FROM
-              (CASE ev.type WHEN 'POINTS_CREDITED' THEN 1 ELSE -1 END
-               * (x->>'points')::bigint)""",
+          AND (t.id IS NULL OR t.amount <> (x->>'points')::bigint
+               OR (CASE ev.type
+                   WHEN 'POINTS_CREDITED' THEN (t.kind, t.credit_type, t.credit_owner)
+                   ELSE (t.kind, t.debit_type, t.debit_owner) END)
+                  <> (CASE ev.type WHEN 'POINTS_CREDITED' THEN 'reward_credit'
+                      ELSE 'reward_reversal' END, 'points'::text, x->>'customer_id'))""",
     "checkout done without its credits": f"""
         SELECT 'transaction ' || t.id FROM {SCHEMA}.transactions t
         WHERE t.rewards_status = 'done' AND NOT EXISTS (

@@ -148,14 +148,14 @@ async def top_up(
     await _lock_customer(uow, customer_id)
     balance = await uow.wallet_balance(customer_id) + amount
     top_up_id = uuid.uuid4()
-    (entry_id,) = await uow.next_entry_ids(1)
+    (transfer_id,) = await uow.next_transfer_ids(1)
     payload = WalletToppedUp(
         customer_id=customer_id,
         top_up_id=top_up_id,
         amount=amount,
         balance=balance,
         topped_up_by=actor,
-        entry_id=entry_id,
+        entry_id=transfer_id,
     )
     event = _envelope(payload, customer_id, trace)
     await uow.record_next(wallet_stream(customer_id), [event], actor)
@@ -174,14 +174,14 @@ async def checkout(
         raise ledger.InsufficientFunds(str(customer_id), total)
     transaction_id = uuid.uuid4()
     actor = str(customer_id)
-    (entry_id,) = await uow.next_entry_ids(1)
+    (transfer_id,) = await uow.next_transfer_ids(1)
     payload = WalletDebited(
         customer_id=customer_id,
         transaction_id=transaction_id,
         amount=total,
         balance=balance,
         items=[LineItem(**vars(line)) for line in lines],
-        entry_id=entry_id,
+        entry_id=transfer_id,
     )
     debited = _envelope(payload, customer_id, trace)
     await uow.record_next(wallet_stream(customer_id), [debited], actor)

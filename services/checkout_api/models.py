@@ -95,17 +95,31 @@ class TopUpOut(BaseModel):
     balance: int
 
 
-class WalletQuery(BaseModel):
+class EntriesQuery(BaseModel):
     limit: int = Field(default=20, ge=1, le=200)
-    before: int | None = Field(default=None, ge=1)
+    cursor: str | None = Field(default=None, max_length=200)
+    # Deprecated: the transfer id the previous page ended at; `cursor` replaces it.
+    before: int | None = Field(default=None, ge=1, le=2**63 - 1)
+
+
+class WalletQuery(EntriesQuery):
     customer_id: uuid.UUID | None = None  # admins may read any wallet
 
 
+class LedgerAccount(BaseModel):
+    type: str
+    owner_id: str
+
+
 class LedgerEntry(BaseModel):
-    id: int
+    """One side of a transfer: `amount` is what it moved on this account (negative when
+    money left it), `counter_account` where it came from or went to."""
+
+    id: int  # the transfer's id
     amount: int
     kind: str
     reference: str
+    counter_account: LedgerAccount
     details: dict[str, object]
     created_at: datetime
 
@@ -114,7 +128,8 @@ class Wallet(BaseModel):
     customer_id: uuid.UUID
     balance: int
     entries: list[LedgerEntry]
-    next_before: int | None
+    next_cursor: str | None
+    next_before: int | None  # deprecated, with `before`
 
 
 class TransactionOut(BaseModel):
@@ -179,17 +194,13 @@ class Customer(BaseModel):
     tier: int
 
 
-class RewardsQuery(BaseModel):
-    limit: int = Field(default=20, ge=1, le=200)
-    before: int | None = Field(default=None, ge=1)
-
-
 class Rewards(BaseModel):
     customer_id: uuid.UUID
     points: int
     level: int
     entries: list[LedgerEntry]
-    next_before: int | None
+    next_cursor: str | None
+    next_before: int | None  # deprecated, with `before`
 
 
 # Rows onto bodies.
@@ -252,17 +263,13 @@ def transaction_summary(row: asyncpg.Record) -> TransactionSummary:
     )
 
 
-def entries_page(rows: list[ledger.Entry], limit: int) -> tuple[list[LedgerEntry], int | None]:
-    """The first `limit` entries of `limit + 1` read, and the cursor of the next page."""
-    page = [
-        LedgerEntry(
-            id=e.id,
-            amount=e.amount,
-            kind=e.kind,
-            reference=e.reference,
-            details=e.details,
-            created_at=e.created_at,
-        )
-        for e in rows[:limit]
-    ]
-    return page, (page[-1].id if len(rows) > limit else None)
+def entry(e: ledger.Entry) -> LedgerEntry:
+    return LedgerEntry(
+        id=e.transfer_id,
+        amount=e.amount,
+        kind=e.kind,
+        reference=e.reference,
+        counter_account=LedgerAccount(type=e.counter.type, owner_id=e.counter.owner),
+        details=e.details,
+        created_at=e.created_at,
+    )

@@ -1,7 +1,7 @@
 """Read models of the checkout context, folded from its events.
 
-Catalogue, customers, carts, wallets (ledger entries and balances) and transactions. Every
-column comes from an event (times are event times, ledger entry ids travel in the event),
+Catalogue, customers, carts, wallets (ledger transfers and balances) and transactions. Every
+column comes from an event (times are event times, ledger transfer ids travel in the event),
 so a replay reproduces the live rows exactly. Commands decide; projectors only write what
 an event says, in the transaction that appends it.
 """
@@ -26,7 +26,6 @@ from shared.events.checkout import (
 )
 from shared.events.envelope import Envelope
 from shared.storage import ledger
-from shared.storage.ledger_projection import ProjectedEntry, apply_entries, reset_account_type
 from shared.storage.projections import Projector
 
 
@@ -112,53 +111,60 @@ async def _delete_lines(
 
 
 class WalletsProjector:
-    """Wallet balances and their ledger entries (account type `wallet`)."""
+    """Wallet balances and their transfers: top-ups from the mall's top-up source, checkouts
+    to the shop's revenue, refunds back from it."""
 
     name = "wallets"
+    kinds = ("top_up", "checkout_debit", "refund")
 
     async def reset(self, conn: asyncpg.Connection) -> None:
-        await reset_account_type(conn, SCHEMA, ledger.WALLET)
+        await ledger.reset_kinds(conn, SCHEMA, self.kinds)
 
     async def apply(self, conn: asyncpg.Connection, event: Envelope, version: int) -> None:
-        if event.type == "WALLET_TOPPED_UP":
-            topped = WalletToppedUp.model_validate(event.data)
-            entry = ProjectedEntry(
-                topped.entry_id,
-                ledger.WALLET,
-                str(topped.customer_id),
-                topped.amount,
-                kind="top_up",
-                reference=str(topped.top_up_id),
-                details={"top_up_id": str(topped.top_up_id), "by": topped.topped_up_by},
-            )
-        elif event.type == "WALLET_DEBITED":
-            debited = WalletDebited.model_validate(event.data)
-            entry = ProjectedEntry(
-                debited.entry_id,
-                ledger.WALLET,
-                str(debited.customer_id),
-                -debited.amount,
-                kind="checkout_debit",
-                reference=str(debited.transaction_id),
-                details={"transaction_id": str(debited.transaction_id)},
-            )
-        elif event.type == "REFUND_ISSUED":
-            refund = RefundIssued.model_validate(event.data)
-            entry = ProjectedEntry(
-                refund.entry_id,
-                ledger.WALLET,
-                str(refund.customer_id),
-                refund.amount,
-                kind="refund",
-                reference=str(refund.refund_id),
-                details={
-                    "refund_id": str(refund.refund_id),
-                    "transaction_id": str(refund.transaction_id),
-                },
-            )
-        else:
-            return
-        await apply_entries(conn, SCHEMA, [entry], event.time)
+        transfer = wallet_transfer(event)
+        if transfer is not None:
+            await ledger.post(conn, SCHEMA, [transfer], at=event.time)
+
+
+def wallet_transfer(event: Envelope) -> ledger.Transfer | None:
+    """The transfer a wallet event made (under the id it carries), or None."""
+    if event.type == "WALLET_TOPPED_UP":
+        topped = WalletToppedUp.model_validate(event.data)
+        return ledger.Transfer(
+            topped.entry_id,
+            "top_up",
+            str(topped.top_up_id),
+            debit=ledger.TOP_UPS,
+            credit=ledger.wallet(topped.customer_id),
+            amount=topped.amount,
+            details={"top_up_id": str(topped.top_up_id), "by": topped.topped_up_by},
+        )
+    if event.type == "WALLET_DEBITED":
+        debited = WalletDebited.model_validate(event.data)
+        return ledger.Transfer(
+            debited.entry_id,
+            "checkout_debit",
+            str(debited.transaction_id),
+            debit=ledger.wallet(debited.customer_id),
+            credit=ledger.SHOP,
+            amount=debited.amount,
+            details={"transaction_id": str(debited.transaction_id)},
+        )
+    if event.type == "REFUND_ISSUED":
+        refund = RefundIssued.model_validate(event.data)
+        return ledger.Transfer(
+            refund.entry_id,
+            "refund",
+            str(refund.refund_id),
+            debit=ledger.SHOP,
+            credit=ledger.wallet(refund.customer_id),
+            amount=refund.amount,
+            details={
+                "refund_id": str(refund.refund_id),
+                "transaction_id": str(refund.transaction_id),
+            },
+        )
+    return None
 
 
 class TransactionsProjector:

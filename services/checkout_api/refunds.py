@@ -56,7 +56,7 @@ async def refund(
         raise Conflict(f"a refund of {amount} exceeds the {left} left to refund", refundable=left)
     balance = await uow.wallet_balance(paid.customer_id) + amount
     refund_id = uuid.uuid4()
-    (entry_id,) = await uow.next_entry_ids(1)
+    (transfer_id,) = await uow.next_transfer_ids(1)
     payload = RefundIssued(
         refund_id=refund_id,
         transaction_id=transaction_id,
@@ -66,7 +66,7 @@ async def refund(
         refunded_before=paid.refunded,
         balance=balance,
         reason=reason,
-        entry_id=entry_id,
+        entry_id=transfer_id,
     )
     event = make_envelope(payload, source=SOURCE, subject=str(paid.customer_id), trace=trace)
     await uow.record_next(wallet_stream(paid.customer_id), [event], actor)

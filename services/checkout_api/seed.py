@@ -46,7 +46,8 @@ async def seed(conn: asyncpg.Connection, settings: Settings) -> None:
         referrer = customer_id
     buyer = seed_id("customer", len(CUSTOMERS) - 1)
     if not await conn.fetchval(
-        f"SELECT true FROM {SCHEMA}.ledger_entries WHERE owner_id = $1 AND kind = 'top_up'",
+        f"""SELECT true FROM {SCHEMA}.ledger_transfers
+            WHERE credit_type = 'wallet' AND credit_owner = $1 AND kind = 'top_up'""",
         str(buyer),
     ):
         await commands.top_up(uow, buyer, DEMO_TOP_UP, "seed", TRACE)

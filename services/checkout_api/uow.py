@@ -20,7 +20,7 @@ from services.checkout_api.projections import PROJECTORS
 from services.checkout_api.typedefs import SCHEMA
 from shared.events.envelope import Envelope
 from shared.messaging import outbox
-from shared.storage.ledger_projection import next_entry_ids
+from shared.storage.ledger import next_transfer_ids
 from shared.storage.projections import record, record_next
 
 
@@ -69,8 +69,8 @@ class CheckoutUnitOfWork(Protocol):
         """A checkout with what its refunds have paid back so far."""
         ...
 
-    async def next_entry_ids(self, count: int) -> list[int]:
-        """Reserve ledger entry ids for the event that will carry them."""
+    async def next_transfer_ids(self, count: int) -> list[int]:
+        """Reserve ledger transfer ids for the event that will carry them."""
         ...
 
     async def record(
@@ -131,8 +131,8 @@ class PostgresUnitOfWork:
             return None
         return PaidTransaction(row["id"], row["customer_id"], row["total"], row["refunded"])
 
-    async def next_entry_ids(self, count: int) -> list[int]:
-        return await next_entry_ids(self.conn, SCHEMA, count)
+    async def next_transfer_ids(self, count: int) -> list[int]:
+        return await next_transfer_ids(self.conn, SCHEMA, count)
 
     async def record(
         self, stream: str, expected_version: int, events: Sequence[Envelope], actor: str

@@ -44,9 +44,10 @@ RewardsDistributed.model_rebuild()
 
 @event_type("POINTS_CREDITED")
 class PointsCredited(Payload):
-    """The tree points ledger entries of one checkout's rewards, recorded with its
-    REWARDS_DISTRIBUTED. Internal to the checkout context: it carries the entry ids, so a
-    replay rebuilds each entry under the id it had."""
+    """The tree points ledger transfers of one checkout's rewards (from the mall's reward
+    expense to each member), recorded with its REWARDS_DISTRIBUTED. Internal to the checkout
+    context: it carries the transfer ids (`entry_id`), so a replay rebuilds each transfer
+    under the id it had."""
 
     transaction_id: uuid.UUID
     buyer_id: str
@@ -88,7 +89,8 @@ class ProductAdded(Payload):
 
 @event_type("WALLET_TOPPED_UP")
 class WalletToppedUp(Payload):
-    """`entry_id` is the wallet ledger entry it made (replayed under the same id)."""
+    """`entry_id` is the id of the ledger transfer it made, from the mall's top-up source to
+    the wallet (replayed under the same id)."""
 
     customer_id: uuid.UUID
     top_up_id: uuid.UUID
@@ -107,7 +109,8 @@ class LineItem(Payload):
 
 @event_type("WALLET_DEBITED")
 class WalletDebited(Payload):
-    """A checkout paid from the wallet: the debit and what it bought."""
+    """A checkout paid from the wallet: the debit and what it bought. `entry_id` is the id
+    of the ledger transfer it made, from the wallet to the shop's revenue."""
 
     customer_id: uuid.UUID
     transaction_id: uuid.UUID
@@ -155,7 +158,8 @@ class RefundIssued(Payload):
 
     `refunded_before` is what earlier refunds of the transaction had paid back, so the
     worker reverses exactly the share between `refunded_before` and `refunded_before +
-    amount` of `total`. `entry_id` is the wallet ledger entry it made."""
+    amount` of `total`. `entry_id` is the id of the ledger transfer it made, from the shop's
+    revenue to the wallet."""
 
     refund_id: uuid.UUID
     transaction_id: uuid.UUID
@@ -180,8 +184,9 @@ class RewardsReversed(Payload):
 
 @event_type("POINTS_REVERSED")
 class PointsReversed(Payload):
-    """The points ledger entries of one refund's reversal, recorded with its REWARDS_REVERSED.
-    Internal to the checkout context; `points` of each entry is what is taken back."""
+    """The points ledger transfers of one refund's reversal (from each member back to the
+    mall's reward expense), recorded with its REWARDS_REVERSED. Internal to the checkout
+    context; `points` of each entry is what is taken back, `entry_id` its transfer's id."""
 
     refund_id: uuid.UUID
     transaction_id: uuid.UUID

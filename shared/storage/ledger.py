@@ -1,24 +1,77 @@
-"""Ledger postings: the one way any service changes a balance (wallet cents, tree points).
+"""The double-entry ledger: the one way any service moves money or tree points.
 
-A posting inserts an entry and moves the account balance in the caller's transaction. The
-balance update is conditional (`balance + amount >= 0`), so a debit that the balance does not
-cover changes nothing and raises InsufficientFunds; no read-then-write, no race. An entry is
-unique per (account, kind, reference): posting the same thing twice is a no-op.
+Every movement is a `Transfer` of a positive amount from one account (its debit) to another
+(its credit) of the same unit, written as two entries that sum to zero. A transfer is
+identified by its (kind, reference): posting the same one twice is a no-op. Its id is
+reserved first (`next_transfer_ids`) so the event that makes it can carry it and a replay
+writes it again under the same id at the event's time.
+
+Customer accounts (wallet cents, tree points) keep a balance row, the sum of their entries,
+never negative: a debit moves it by compare-and-swap (`balance + amount >= 0`) and a CHECK
+backs it, so a debit the balance does not cover changes nothing and raises
+InsufficientFunds. The shop's and the mall's accounts (shop revenue, the top-up source,
+reward expense) keep no row, so checkouts never queue on one hot row lock; their balance is
+the sum of their entries. Schema: shared/storage/sql/0005_ledger.sql, 0010_double_entry.sql.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from datetime import datetime
-from typing import Any
 
 import asyncpg
 
 from shared.errors import Problem
+from shared.storage.ledger_model import (
+    CENTS,
+    CUSTOMER_TYPES,
+    MALL,
+    POINTS,
+    REWARD_EXPENSE,
+    REWARDS,
+    SHOP,
+    SHOP_REVENUE,
+    TOP_UP_SOURCE,
+    TOP_UPS,
+    UNITS,
+    WALLET,
+    WHOLE_POINTS,
+    Account,
+    Entry,
+    Transfer,
+    points,
+    wallet,
+)
 
-WALLET = "wallet"
-POINTS = "points"
+__all__ = [
+    "CENTS",
+    "CUSTOMER_TYPES",
+    "MALL",
+    "POINTS",
+    "REWARDS",
+    "REWARD_EXPENSE",
+    "SHOP",
+    "SHOP_REVENUE",
+    "TOP_UPS",
+    "TOP_UP_SOURCE",
+    "UNITS",
+    "WALLET",
+    "WHOLE_POINTS",
+    "Account",
+    "Entry",
+    "InsufficientFunds",
+    "Transfer",
+    "balance",
+    "entries",
+    "entries_sum",
+    "next_transfer_ids",
+    "points",
+    "post",
+    "reset_kinds",
+    "wallet",
+]
 
 
 class InsufficientFunds(Problem):
@@ -30,156 +83,131 @@ class InsufficientFunds(Problem):
         )
 
 
-@dataclass(frozen=True)
-class Entry:
-    id: int
-    account_type: str
-    owner_id: str
-    amount: int
-    kind: str
-    reference: str
-    details: dict[str, Any]
-    created_at: datetime
+async def next_transfer_ids(conn: asyncpg.Connection, schema: str, count: int) -> list[int]:
+    """Reserve `count` transfer ids, for the event that will carry them."""
+    if count <= 0:
+        return []
+    rows = await conn.fetch(
+        f"""SELECT nextval(pg_get_serial_sequence('{schema}.ledger_transfers', 'id')) AS id
+            FROM generate_series(1, $1)""",
+        count,
+    )
+    return [int(row["id"]) for row in rows]
 
 
 async def post(
     conn: asyncpg.Connection,
     schema: str,
-    account_type: str,
-    owner_id: str,
-    amount: int,
+    transfers: Sequence[Transfer],
     *,
-    kind: str,
-    reference: str,
-    details: dict[str, Any] | None = None,
-) -> int | None:
-    """Post `amount` (negative for a debit). Return the new balance, or None if the same
-    (account, kind, reference) was posted before. Must run inside a transaction."""
-    if amount == 0:
-        raise ValueError("a posting must move the balance")
-    # A savepoint: a refused debit leaves no entry behind even if the caller catches the
-    # error and commits the rest of its transaction.
-    async with conn.transaction():
-        entry_id = await conn.fetchval(
-            f"""INSERT INTO {schema}.ledger_entries
-                    (account_type, owner_id, amount, kind, reference, details)
-                VALUES ($1, $2, $3, $4, $5, $6::jsonb)
-                ON CONFLICT (account_type, owner_id, kind, reference) DO NOTHING
-                RETURNING id""",
-            account_type,
-            owner_id,
-            amount,
-            kind,
-            reference,
-            json.dumps(details or {}),
-        )
-        if entry_id is None:
-            return None
-        if amount > 0:
-            balance: int | None = await conn.fetchval(
-                f"""INSERT INTO {schema}.ledger_accounts AS a (account_type, owner_id, balance)
-                    VALUES ($1, $2, $3)
-                    ON CONFLICT (account_type, owner_id) DO UPDATE
-                        SET balance = a.balance + EXCLUDED.balance, updated_at = now()
-                    RETURNING balance""",
-                account_type,
-                owner_id,
-                amount,
-            )
-        else:
-            # Compare-and-swap: a concurrent debit re-checks the condition on the new balance.
-            balance = await conn.fetchval(
-                f"""UPDATE {schema}.ledger_accounts SET balance = balance + $3, updated_at = now()
-                    WHERE account_type = $1 AND owner_id = $2 AND balance + $3 >= 0
-                    RETURNING balance""",
-                account_type,
-                owner_id,
-                amount,
-            )
-        if balance is None:
-            raise InsufficientFunds(owner_id, -amount)
-    return balance
+    at: datetime | None = None,
+) -> dict[Account, int]:
+    """Post transfers (at `at`, default the transaction's time) in the caller's transaction.
 
-
-@dataclass(frozen=True)
-class Posting:
-    account_type: str
-    owner_id: str
-    amount: int
-    kind: str
-    reference: str
-    details: dict[str, Any] = field(default_factory=dict)
-
-
-async def post_many(
-    conn: asyncpg.Connection, schema: str, postings: list[Posting]
-) -> dict[tuple[str, str], int]:
-    """Post several entries in one statement (one round trip) with `post`'s rules.
-
-    Return {(account_type, owner_id): new balance} for the accounts that moved; a posting
-    made before (same account, kind, reference) is skipped. Accounts are locked in key
-    order, so concurrent callers cannot deadlock on each other. Must run in a transaction.
+    Return the new balance of each customer account they moved; a transfer whose (kind,
+    reference) was posted before is skipped. A debit its account does not cover raises
+    InsufficientFunds and leaves none of these transfers behind, even if the caller
+    catches it and commits. Balance rows are locked in key order: no deadlock between
+    concurrent posters.
     """
-    if any(p.amount == 0 for p in postings):
-        raise ValueError("a posting must move the balance")
-    if not postings:
+    if not transfers:
         return {}
-    # A savepoint, as in `post`: a refused batch leaves none of its postings behind even if
-    # the caller catches InsufficientFunds and commits the rest of its transaction.
-    async with conn.transaction():
-        rows = await _post_rows(conn, schema, postings)
-        for row in rows:
-            if row["balance"] is None:
-                raise InsufficientFunds(row["owner_id"], -int(row["amount"]))
-    return {(row["account_type"], row["owner_id"]): int(row["balance"]) for row in rows}
+    # A savepoint only where a debit can be refused: credits always apply.
+    refusable = any(t.debit.type in CUSTOMER_TYPES for t in transfers)
+    async with conn.transaction() if refusable else _no_savepoint():
+        moved = await _insert(conn, schema, transfers, at)
+        sums: dict[Account, int] = {}
+        for row in moved:
+            account = Account(row["account_type"], row["owner_id"])
+            if account.type in CUSTOMER_TYPES:
+                sums[account] = sums.get(account, 0) + int(row["amount"])
+        return await _move_balances(conn, schema, sums, at)
 
 
-async def _post_rows(
-    conn: asyncpg.Connection, schema: str, postings: list[Posting]
+@asynccontextmanager
+async def _no_savepoint() -> AsyncIterator[None]:
+    yield
+
+
+async def _insert(
+    conn: asyncpg.Connection, schema: str, transfers: Sequence[Transfer], at: datetime | None
 ) -> list[asyncpg.Record]:
-    """Insert the entries and move the balances; a refused account's balance comes back NULL."""
+    """Write the new transfers and their two entries; return the entries written."""
     rows: list[asyncpg.Record] = await conn.fetch(
-        f"""WITH new AS (
-                INSERT INTO {schema}.ledger_entries
-                    (account_type, owner_id, amount, kind, reference, details)
-                SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::text[],
-                                     $5::text[], $6::jsonb[])
-                ON CONFLICT (account_type, owner_id, kind, reference) DO NOTHING
-                RETURNING account_type, owner_id, amount),
-            sums AS (
-                SELECT account_type, owner_id, sum(amount) AS amount FROM new
-                GROUP BY account_type, owner_id),
-            -- A new account opens at its credit; a debit can only move an account that
-            -- exists and covers it (the CHECK refuses a negative opening row, so a debit
-            -- proposes 0 and the RETURNING tells an opened account from a moved one).
-            moved AS (
-                INSERT INTO {schema}.ledger_accounts AS a (account_type, owner_id, balance)
-                SELECT account_type, owner_id, greatest(amount, 0) FROM sums
-                ORDER BY account_type, owner_id
-                ON CONFLICT (account_type, owner_id) DO UPDATE
-                    SET balance = a.balance + (
-                            SELECT s.amount FROM sums s
-                            WHERE s.account_type = a.account_type AND s.owner_id = a.owner_id),
-                        updated_at = now()
-                    WHERE a.balance + (
-                            SELECT s.amount FROM sums s
-                            WHERE s.account_type = a.account_type AND s.owner_id = a.owner_id
-                        ) >= 0
-                RETURNING account_type, owner_id, balance, xmax = 0 AS opened)
-            SELECT s.account_type, s.owner_id, s.amount,
-                   CASE WHEN m.opened AND s.amount < 0 THEN NULL ELSE m.balance END AS balance
-            FROM sums s LEFT JOIN moved m USING (account_type, owner_id)""",
-        [p.account_type for p in postings],
-        [p.owner_id for p in postings],
-        [p.amount for p in postings],
-        [p.kind for p in postings],
-        [p.reference for p in postings],
-        [json.dumps(p.details) for p in postings],
+        f"""WITH t AS (
+                INSERT INTO {schema}.ledger_transfers (id, kind, reference, debit_type,
+                    debit_owner, credit_type, credit_owner, amount, details, created_at)
+                SELECT coalesce(t.id, nextval(pg_get_serial_sequence(
+                           '{schema}.ledger_transfers', 'id'))),
+                       t.kind, t.reference, t.debit_type, t.debit_owner, t.credit_type,
+                       t.credit_owner, t.amount, t.details, coalesce($10::timestamptz, now())
+                FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[],
+                            $6::text[], $7::text[], $8::bigint[], $9::jsonb[])
+                     AS t(id, kind, reference, debit_type, debit_owner, credit_type,
+                          credit_owner, amount, details)
+                ON CONFLICT (kind, reference) DO NOTHING
+                RETURNING id, debit_type, debit_owner, credit_type, credit_owner, amount)
+            INSERT INTO {schema}.ledger_entries
+                (transfer_id, side, account_type, owner_id, amount)
+            SELECT id, 'debit', debit_type, debit_owner, -amount FROM t
+            UNION ALL
+            SELECT id, 'credit', credit_type, credit_owner, amount FROM t
+            RETURNING account_type, owner_id, amount""",
+        [t.id for t in transfers],
+        [t.kind for t in transfers],
+        [t.reference for t in transfers],
+        [t.debit.type for t in transfers],
+        [t.debit.owner for t in transfers],
+        [t.credit.type for t in transfers],
+        [t.credit.owner for t in transfers],
+        [t.amount for t in transfers],
+        [json.dumps(t.details) for t in transfers],
+        at,
     )
     return rows
 
 
+async def _move_balances(
+    conn: asyncpg.Connection, schema: str, sums: dict[Account, int], at: datetime | None
+) -> dict[Account, int]:
+    """Add each sum to its balance row in one statement; raise on an uncovered debit."""
+    accounts = sorted(a for a, amount in sums.items() if amount != 0)
+    if not accounts:
+        return {}
+    # A new account opens at its credit; a debit only moves an existing row that covers it
+    # (compare-and-swap). A debit proposes an opening of 0, which `opened` tells apart.
+    rows = await conn.fetch(
+        f"""WITH s AS (SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[])
+                       AS s(account_type, owner_id, amount))
+            INSERT INTO {schema}.ledger_accounts AS a (account_type, owner_id, balance,
+                                                       updated_at)
+            SELECT account_type, owner_id, greatest(amount, 0),
+                   coalesce($4::timestamptz, now())
+            FROM s ORDER BY account_type, owner_id
+            ON CONFLICT (account_type, owner_id) DO UPDATE
+                SET balance = a.balance + (SELECT s.amount FROM s WHERE (s.account_type,
+                                s.owner_id) = (a.account_type, a.owner_id)),
+                    updated_at = greatest(a.updated_at, EXCLUDED.updated_at)
+                WHERE a.balance + (SELECT s.amount FROM s WHERE (s.account_type,
+                          s.owner_id) = (a.account_type, a.owner_id)) >= 0
+            RETURNING account_type, owner_id, balance, xmax = 0 AS opened""",
+        [a.type for a in accounts],
+        [a.owner for a in accounts],
+        [sums[a] for a in accounts],
+        at,
+    )
+    balances = {Account(r["account_type"], r["owner_id"]): r for r in rows}
+    for account in accounts:
+        row = balances.get(account)
+        if row is None or (row["opened"] and sums[account] < 0):
+            raise InsufficientFunds(account.owner, -sums[account])
+    return {account: int(row["balance"]) for account, row in balances.items()}
+
+
 async def balance(conn: asyncpg.Connection, schema: str, account_type: str, owner_id: str) -> int:
+    """A customer account's balance row, or the sum of any other account's entries."""
+    if account_type not in CUSTOMER_TYPES:
+        return await entries_sum(conn, schema, account_type, owner_id)
     value = await conn.fetchval(
         f"SELECT balance FROM {schema}.ledger_accounts WHERE account_type = $1 AND owner_id = $2",
         account_type,
@@ -195,20 +223,36 @@ async def entries(
     owner_id: str,
     *,
     limit: int = 50,
-    before_id: int | None = None,
+    before: int | None = None,
 ) -> list[Entry]:
-    """Newest first; page with `before_id` = the last id of the previous page."""
+    """An account's entries, newest first; `before` is the last transfer id of the
+    previous page."""
     rows = await conn.fetch(
-        f"""SELECT id, account_type, owner_id, amount, kind, reference, details, created_at
-            FROM {schema}.ledger_entries
-            WHERE account_type = $1 AND owner_id = $2 AND ($3::bigint IS NULL OR id < $3)
-            ORDER BY id DESC LIMIT $4""",
+        f"""SELECT t.id, e.amount, t.kind, t.reference, t.details, t.created_at,
+                   CASE e.side WHEN 'debit' THEN t.credit_type ELSE t.debit_type END AS ctype,
+                   CASE e.side WHEN 'debit' THEN t.credit_owner ELSE t.debit_owner END AS cowner
+            FROM {schema}.ledger_entries e
+            JOIN {schema}.ledger_transfers t ON t.id = e.transfer_id
+            WHERE e.account_type = $1 AND e.owner_id = $2
+              AND ($3::bigint IS NULL OR e.transfer_id < $3)
+            ORDER BY e.transfer_id DESC LIMIT $4""",
         account_type,
         owner_id,
-        before_id,
+        before,
         limit,
     )
-    return [Entry(**{**dict(row), "details": json.loads(row["details"])}) for row in rows]
+    return [
+        Entry(
+            transfer_id=row["id"],
+            amount=row["amount"],
+            kind=row["kind"],
+            reference=row["reference"],
+            counter=Account(row["ctype"], row["cowner"]),
+            details=json.loads(row["details"]),
+            created_at=row["created_at"],
+        )
+        for row in rows
+    ]
 
 
 async def entries_sum(
@@ -221,3 +265,24 @@ async def entries_sum(
         owner_id,
     )
     return int(value)
+
+
+async def reset_kinds(conn: asyncpg.Connection, schema: str, kinds: Sequence[str]) -> None:
+    """Remove every transfer of these kinds (before a replay posts them again); the
+    balance rows left equal their remaining entries, at their latest entry's time."""
+    await conn.execute(f"DELETE FROM {schema}.ledger_transfers WHERE kind = ANY($1)", kinds)
+    await conn.execute(
+        f"""DELETE FROM {schema}.ledger_accounts a WHERE NOT EXISTS (
+                SELECT 1 FROM {schema}.ledger_entries e
+                WHERE (e.account_type, e.owner_id) = (a.account_type, a.owner_id))"""
+    )
+    await conn.execute(
+        f"""UPDATE {schema}.ledger_accounts a SET balance = s.total, updated_at = s.at
+            FROM (SELECT e.account_type, e.owner_id, sum(e.amount) AS total,
+                         max(t.created_at) AS at
+                  FROM {schema}.ledger_entries e
+                  JOIN {schema}.ledger_transfers t ON t.id = e.transfer_id
+                  GROUP BY e.account_type, e.owner_id) s
+            WHERE (s.account_type, s.owner_id) = (a.account_type, a.owner_id)
+              AND (a.balance, a.updated_at) IS DISTINCT FROM (s.total, s.at)"""
+    )

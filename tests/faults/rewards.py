@@ -49,8 +49,8 @@ async def count_rewards(
         entries = Counter(
             row["tx"]
             for row in await conn.fetch(
-                "SELECT split_part(reference, ':', 1) AS tx FROM checkout.ledger_entries "
-                "WHERE account_type = $1 AND split_part(reference, ':', 1) = ANY($2::text[])",
+                "SELECT split_part(reference, ':', 1) AS tx FROM checkout.ledger_transfers "
+                "WHERE credit_type = $1 AND split_part(reference, ':', 1) = ANY($2::text[])",
                 ledger.POINTS,
                 ids,
             )

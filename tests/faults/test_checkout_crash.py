@@ -128,8 +128,8 @@ async def test_checkout_api_killed_twice_mid_workload_charges_and_rewards_each_o
             buyers,
         )
         debits = await conn.fetchval(
-            "SELECT count(*) FROM checkout.ledger_entries "
-            "WHERE owner_id = ANY($1::text[]) AND kind = 'checkout_debit'",
+            "SELECT count(*) FROM checkout.ledger_transfers "
+            "WHERE debit_owner = ANY($1::text[]) AND kind = 'checkout_debit'",
             buyers,
         )
         balances = [await ledger.balance(conn, "checkout", ledger.WALLET, b) for b in buyers]

@@ -6,10 +6,10 @@ import asyncpg
 from aiohttp import web
 
 from services.checkout_api import commands, models
-from services.checkout_api.models import Customer, NewCustomer, Rewards, RewardsQuery
+from services.checkout_api.models import Customer, EntriesQuery, NewCustomer, Rewards
 from services.checkout_api.policy import may_read
 from services.checkout_api.routes.edge import auth, customer_or_404, run_idempotent
-from services.checkout_api.typedefs import SCHEMA
+from services.checkout_api.statements import statement
 from services.checkout_api.uow import PostgresUnitOfWork
 from shared.http.app import request_trace
 from shared.http.lifecycle import DATABASE
@@ -56,7 +56,7 @@ async def get_customer(request: web.Request) -> web.Response:
 
 @operation(
     "Tree points, level and reward entries of a customer",
-    query=RewardsQuery,
+    query=EntriesQuery,
     response=Rewards,
     errors=(404,),
 )
@@ -64,22 +64,18 @@ async def get_rewards(request: web.Request) -> web.Response:
     principal = auth(request, "customer", "admin")
     customer_id = path_uuid(request, "customer_id", "customer")
     may_read(principal, customer_id)
-    query = parse_query(request, RewardsQuery)
-    owner = str(customer_id)
+    query = parse_query(request, EntriesQuery)
     async with request.app[DATABASE].transaction(isolation="repeatable_read") as conn:
         row = await customer_or_404(conn, customer_id)
-        points = await ledger.balance(conn, SCHEMA, ledger.POINTS, owner)
-        rows = await ledger.entries(
-            conn, SCHEMA, ledger.POINTS, owner, limit=query.limit + 1, before_id=query.before
-        )
-    entries, next_before = models.entries_page(rows, query.limit)
+        page = await statement(conn, ledger.POINTS, str(customer_id), query)
     return json_response(
         Rewards(
             customer_id=customer_id,
-            points=points,
+            points=page.balance,
             level=row["level"],
-            entries=entries,
-            next_before=next_before,
+            entries=page.entries,
+            next_cursor=page.next_cursor,
+            next_before=page.next_before,
         )
     )
 

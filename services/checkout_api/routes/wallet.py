@@ -5,11 +5,11 @@ from __future__ import annotations
 import asyncpg
 from aiohttp import web
 
-from services.checkout_api import commands, models
+from services.checkout_api import commands
 from services.checkout_api.models import TopUpIn, TopUpOut, Wallet, WalletQuery
 from services.checkout_api.policy import may_read
 from services.checkout_api.routes.edge import auth, customer_or_404, me, run_idempotent
-from services.checkout_api.typedefs import SCHEMA
+from services.checkout_api.statements import statement
 from services.checkout_api.uow import PostgresUnitOfWork
 from shared.errors import Problem
 from shared.http.app import request_trace
@@ -20,7 +20,7 @@ from shared.storage import ledger
 
 
 @operation(
-    "Balance and recent entries of a wallet, newest first",
+    "Balance and entries of a wallet, newest first, each with its counter-account",
     query=WalletQuery,
     response=Wallet,
     errors=(404,),
@@ -35,16 +35,17 @@ async def get_wallet(request: web.Request) -> web.Response:
     else:
         customer_id = me(principal)
         may_read(principal, query.customer_id or customer_id)
-    owner = str(customer_id)
     async with request.app[DATABASE].transaction(isolation="repeatable_read") as conn:
         await customer_or_404(conn, customer_id)
-        balance = await ledger.balance(conn, SCHEMA, ledger.WALLET, owner)
-        rows = await ledger.entries(
-            conn, SCHEMA, ledger.WALLET, owner, limit=query.limit + 1, before_id=query.before
-        )
-    entries, next_before = models.entries_page(rows, query.limit)
+        page = await statement(conn, ledger.WALLET, str(customer_id), query)
     return json_response(
-        Wallet(customer_id=customer_id, balance=balance, entries=entries, next_before=next_before)
+        Wallet(
+            customer_id=customer_id,
+            balance=page.balance,
+            entries=page.entries,
+            next_cursor=page.next_cursor,
+            next_before=page.next_before,
+        )
     )
 
 

@@ -16,7 +16,11 @@ from shared.http.auth import mint_token
 from shared.http.lifecycle import DATABASE
 from shared.workqueue import create_work_queue
 from shared.workqueue.base import admin
+from tests.support.audit import money_audit_fixture
 from tests.support.http import bearer, serve
+
+# The money invariants hold after every module of this folder (make audit).
+audit_money = money_audit_fixture()
 
 
 def checkout_settings(settings: Settings, **overrides: Any) -> Settings:

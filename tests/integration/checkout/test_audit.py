@@ -1,5 +1,6 @@
 """`make audit` over a whole database: clean after checkouts, rewards, refunds and their
-reversals, and it names the entry a test corrupts on purpose."""
+reversals, and it names the entry a test corrupts on purpose (its account's balance and
+its transfer)."""
 
 from __future__ import annotations
 
@@ -53,16 +54,48 @@ async def test_audit_is_clean_after_money_moved_and_names_a_corrupted_entry(
         assert await make_audit(private) == (0, "audit: clean\n")
 
         async with db.acquire() as conn:
-            owner = await conn.fetchval(
+            row = await conn.fetchrow(
                 """UPDATE checkout.ledger_entries SET amount = amount + 1
-                   WHERE id = (SELECT min(id) FROM checkout.ledger_entries
-                               WHERE account_type = 'points')
-                   RETURNING owner_id"""
+                   WHERE (transfer_id, side) = (
+                       SELECT min(transfer_id), 'credit'::text FROM checkout.ledger_entries
+                       WHERE account_type = 'points')
+                   RETURNING transfer_id, owner_id"""
             )
         status, output = await make_audit(private)
         assert status == 1, output
-        assert f"balance differs from its entries: points {owner}" in output
-        assert "points entry of an event missing or changed" in output
+        assert f"balance differs from its entries: points {row['owner_id']}" in output
+        assert f"transfer does not balance: transfer {row['transfer_id']} " in output
         assert output.strip().endswith("audit: 2 finding(s)")
+
+        # Undone, then a top-up changed consistently in the ledger (transfer, both entries,
+        # balance): only its event tells the ledger is wrong.
+        async with db.transaction() as conn:
+            await conn.execute(
+                """UPDATE checkout.ledger_entries SET amount = amount - 1
+                   WHERE (transfer_id, side) = ($1, 'credit')""",
+                row["transfer_id"],
+            )
+            top_up = await conn.fetchrow(
+                """UPDATE checkout.ledger_transfers SET amount = amount + 1
+                   WHERE id = (SELECT min(id) FROM checkout.ledger_transfers
+                               WHERE kind = 'top_up')
+                   RETURNING id, credit_owner"""
+            )
+            await conn.execute(
+                """UPDATE checkout.ledger_entries
+                   SET amount = amount + CASE side WHEN 'debit' THEN -1 ELSE 1 END
+                   WHERE transfer_id = $1""",
+                top_up["id"],
+            )
+            await conn.execute(
+                """UPDATE checkout.ledger_accounts SET balance = balance + 1
+                   WHERE account_type = 'wallet' AND owner_id = $1""",
+                top_up["credit_owner"],
+            )
+        status, output = await make_audit(private)
+        assert status == 1, output
+        assert "wallet transfer of an event missing or changed: WALLET_TOPPED_UP" in output
+        assert f"transfer {top_up['id']} should move" in output
+        assert output.strip().endswith("audit: 1 finding(s)")
     finally:
         await db.close()

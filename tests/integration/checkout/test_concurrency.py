@@ -72,8 +72,8 @@ async def test_one_idempotency_key_sent_fifty_times_at_once_debits_once(
     assert (await api.wallet(ada))["balance"] == 8 * PRICE
     async with db.acquire() as conn:
         debits = await conn.fetchval(
-            "SELECT count(*) FROM checkout.ledger_entries "
-            "WHERE owner_id = $1 AND kind = 'checkout_debit'",
+            "SELECT count(*) FROM checkout.ledger_transfers "
+            "WHERE debit_owner = $1 AND kind = 'checkout_debit'",
             ada,
         )
         assert debits == 1

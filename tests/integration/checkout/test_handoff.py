@@ -11,8 +11,12 @@ from urllib.parse import urlsplit, urlunsplit
 
 from services.checkout_api.app import create_app
 from services.checkout_api.handoff import reconcile_once
+from services.reward_worker.commands import distribute
+from services.reward_worker.domain import RewardRules
+from services.reward_worker.uow import PostgresUnitOfWork
 from shared.config import Settings
 from shared.http.lifecycle import DATABASE
+from shared.storage.eventstore import read_stream
 from shared.storage.pool import Database
 from shared.workqueue import WorkQueue, open_work_queue
 from shared.workqueue.base import admin
@@ -101,12 +105,9 @@ async def test_a_broker_that_lost_its_jobs_gets_them_back_from_the_reconciler(
             lambda: _all_queued(queue, [done, pending]), timeout=20, what="jobs queued"
         )
         # The reward worker finished one; then the broker loses everything it held.
-        async with db.acquire() as conn:
-            await conn.execute(
-                "UPDATE checkout.transactions SET rewards_status = 'done', rewards_done_at = now()"
-                " WHERE id = $1 AND rewards_status = 'pending'",
-                uuid.UUID(done),
-            )
+        async with db.transaction() as conn:
+            (job, *_) = await read_stream(conn, "checkout", f"transaction-{done}")
+            await distribute(PostgresUnitOfWork(conn), RewardRules(), job.envelope)
         await eventually(lambda: _outbox_drained(db, [done, pending]), what="outbox drained")
         await admin(queue).delete_everything()
 

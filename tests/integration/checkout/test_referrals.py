@@ -81,9 +81,10 @@ async def test_the_database_refuses_a_referral_cycle_even_written_directly(
 async def test_rewards_show_points_level_and_entries(api: Api, db: Database) -> None:
     ada = await api.customer("Ada", tier=3)
     async with db.transaction() as conn:
-        await ledger.post(
-            conn, "checkout", ledger.POINTS, ada, 42, kind="reward_credit", reference="t:1"
+        credit = ledger.Transfer(
+            None, "reward_credit", "t:1", ledger.REWARDS, ledger.points(ada), 42
         )
+        await ledger.post(conn, "checkout", [credit])
     body = await api.ok(
         await api.client.get(f"/customers/{ada}/rewards", headers=api.as_customer(ada))
     )

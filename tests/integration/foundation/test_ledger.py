@@ -1,4 +1,5 @@
-"""Ledger postings: balances never go negative, a posting happens once, entries add up."""
+"""The double-entry ledger: every transfer is two entries summing to zero, customer balances
+never go negative and equal their entries, a transfer happens once per (kind, reference)."""
 
 from __future__ import annotations
 
@@ -8,8 +9,18 @@ import uuid
 import pytest
 
 from shared.storage import ledger
-from shared.storage.ledger import WALLET, InsufficientFunds
+from shared.storage.ledger import TOP_UPS, WALLET, InsufficientFunds, Transfer, wallet
 from shared.storage.pool import Database
+
+SHOP = ledger.SHOP
+
+
+def top_up(owner: str, amount: int, reference: str, **details: object) -> Transfer:
+    return Transfer(None, "top_up", reference, TOP_UPS, wallet(owner), amount, dict(details))
+
+
+def pay(owner: str, amount: int, reference: str) -> Transfer:
+    return Transfer(None, "checkout_debit", reference, wallet(owner), SHOP, amount)
 
 
 async def _state(db: Database, schema: str, owner: str) -> tuple[int, int, int]:
@@ -20,19 +31,23 @@ async def _state(db: Database, schema: str, owner: str) -> tuple[int, int, int]:
     return balance, total, count
 
 
+async def _unbalanced(db: Database, schema: str) -> list[int]:
+    async with db.acquire() as conn:
+        rows = await conn.fetch(
+            f"""SELECT transfer_id FROM {schema}.ledger_entries GROUP BY transfer_id
+                HAVING sum(amount) <> 0 OR count(*) <> 2"""
+        )
+    return [row[0] for row in rows]
+
+
 async def test_concurrent_debits_never_make_a_balance_negative(db: Database, schema: str) -> None:
     owner = str(uuid.uuid4())
     async with db.transaction() as conn:
-        assert (
-            await ledger.post(conn, schema, WALLET, owner, 100, kind="top-up", reference="t1")
-            == 100
-        )
+        assert await ledger.post(conn, schema, [top_up(owner, 100, "t1")]) == {wallet(owner): 100}
 
-    async def debit(n: int) -> int | None:
+    async def debit(n: int) -> int:
         async with db.transaction() as conn:
-            return await ledger.post(
-                conn, schema, WALLET, owner, -15, kind="checkout", reference=f"c{n}"
-            )
+            return (await ledger.post(conn, schema, [pay(owner, 15, f"c{n}")]))[wallet(owner)]
 
     results = await asyncio.gather(*(debit(n) for n in range(15)), return_exceptions=True)
     ok = [r for r in results if isinstance(r, int)]
@@ -41,6 +56,10 @@ async def test_concurrent_debits_never_make_a_balance_negative(db: Database, sch
     assert all(r.status == 402 for r in refused)
     assert sorted(ok) == [10, 25, 40, 55, 70, 85]
     assert await _state(db, schema, owner) == (10, 10, 7)
+    async with db.acquire() as conn:
+        assert await ledger.balance(conn, schema, SHOP.type, SHOP.owner) == 90
+        assert await ledger.balance(conn, schema, TOP_UPS.type, TOP_UPS.owner) == -100
+    assert await _unbalanced(db, schema) == []
 
 
 async def test_an_uncovered_debit_changes_nothing_even_if_the_caller_goes_on(
@@ -48,18 +67,15 @@ async def test_an_uncovered_debit_changes_nothing_even_if_the_caller_goes_on(
 ) -> None:
     owner = str(uuid.uuid4())
     async with db.transaction() as conn:
-        await ledger.post(conn, schema, WALLET, owner, 50, kind="top-up", reference="t1")
+        await ledger.post(conn, schema, [top_up(owner, 50, "t1")])
     async with db.transaction() as conn:
         with pytest.raises(InsufficientFunds):
-            await ledger.post(conn, schema, WALLET, owner, -80, kind="checkout", reference="c1")
-        # the caller records the refusal and commits: the refused posting must leave no entry
-        await ledger.post(conn, schema, WALLET, owner, 5, kind="goodwill", reference="g1")
+            await ledger.post(conn, schema, [pay(owner, 80, "c1")])
+        # the caller records the refusal and commits: the refused transfer must leave nothing
+        await ledger.post(conn, schema, [top_up(owner, 5, "g1")])
     assert await _state(db, schema, owner) == (55, 55, 2)
     async with db.transaction() as conn:  # the reference is still free for a covered retry
-        assert (
-            await ledger.post(conn, schema, WALLET, owner, -55, kind="checkout", reference="c1")
-            == 0
-        )
+        assert await ledger.post(conn, schema, [pay(owner, 55, "c1")]) == {wallet(owner): 0}
 
 
 async def test_debiting_an_account_that_does_not_exist_is_refused(
@@ -68,45 +84,60 @@ async def test_debiting_an_account_that_does_not_exist_is_refused(
     owner = str(uuid.uuid4())
     with pytest.raises(InsufficientFunds):
         async with db.transaction() as conn:
-            await ledger.post(conn, schema, WALLET, owner, -1, kind="checkout", reference="c1")
+            await ledger.post(conn, schema, [pay(owner, 1, "c1")])
     assert await _state(db, schema, owner) == (0, 0, 0)
 
 
-async def test_the_same_kind_and_reference_posts_once(db: Database, schema: str) -> None:
+async def test_the_same_kind_and_reference_transfers_once(db: Database, schema: str) -> None:
     owner = str(uuid.uuid4())
 
-    async def credit() -> int | None:
+    async def credit() -> dict[ledger.Account, int]:
         async with db.transaction() as conn:
-            return await ledger.post(
-                conn, schema, WALLET, owner, 30, kind="reward", reference="tx-1", details={"d": 1}
-            )
+            return await ledger.post(conn, schema, [top_up(owner, 30, "tx-1", d=1)])
 
     results = await asyncio.gather(*(credit() for _ in range(10)))
-    assert sorted(results, key=lambda r: r is None)[0] == 30
-    assert results.count(None) == 9
-    async with db.transaction() as conn:  # another kind with the same reference is its own posting
-        assert (
-            await ledger.post(conn, schema, WALLET, owner, 1, kind="bonus", reference="tx-1") == 31
-        )
+    assert results.count({wallet(owner): 30}) == 1 and results.count({}) == 9
+    async with db.transaction() as conn:  # another kind with the same reference is its own
+        bonus = Transfer(None, "bonus", "tx-1", TOP_UPS, wallet(owner), 1)
+        assert await ledger.post(conn, schema, [bonus]) == {wallet(owner): 31}
         entries = await ledger.entries(conn, schema, WALLET, owner)
     assert await _state(db, schema, owner) == (31, 31, 2)
-    assert [(e.kind, e.amount) for e in entries] == [("bonus", 1), ("reward", 30)]
-    assert entries[1].details == {"d": 1}
+    assert [(e.kind, e.amount, e.counter) for e in entries] == [
+        ("bonus", 1, TOP_UPS),
+        ("top_up", 30, TOP_UPS),
+    ]
+    assert entries[1].details == {"d": 1} and entries[1].reference == "tx-1"
+    assert await _unbalanced(db, schema) == []
 
 
-async def test_a_zero_posting_is_refused(db: Database, schema: str) -> None:
+def test_a_transfer_moves_a_positive_amount_between_two_accounts_of_one_unit() -> None:
+    with pytest.raises(ValueError, match="positive"):
+        top_up("x", 0, "r")
+    with pytest.raises(ValueError, match="two accounts"):
+        Transfer(None, "k", "r", wallet("x"), wallet("x"), 1)
+    with pytest.raises(ValueError, match="different units"):
+        Transfer(None, "k", "r", ledger.REWARDS, wallet("x"), 1)
+
+
+async def test_the_database_refuses_an_entry_of_the_wrong_sign(db: Database, schema: str) -> None:
+    owner = str(uuid.uuid4())
     async with db.transaction() as conn:
-        with pytest.raises(ValueError):
-            await ledger.post(conn, schema, WALLET, "x", 0, kind="k", reference="r")
+        await ledger.post(conn, schema, [top_up(owner, 5, "t1")])
+    async with db.transaction() as conn:
+        with pytest.raises(Exception, match="check constraint"):
+            await conn.execute(
+                f"UPDATE {schema}.ledger_entries SET amount = -amount WHERE side = 'credit'"
+            )
 
 
 async def test_entries_page_newest_first(db: Database, schema: str) -> None:
     owner = str(uuid.uuid4())
     async with db.transaction() as conn:
-        for n in range(5):
-            await ledger.post(conn, schema, WALLET, owner, n + 1, kind="top-up", reference=f"t{n}")
+        await ledger.post(conn, schema, [top_up(owner, n + 1, f"t{n}") for n in range(5)])
         first = await ledger.entries(conn, schema, WALLET, owner, limit=2)
-        second = await ledger.entries(conn, schema, WALLET, owner, limit=2, before_id=first[-1].id)
+        second = await ledger.entries(
+            conn, schema, WALLET, owner, limit=2, before=first[-1].transfer_id
+        )
     assert [e.amount for e in first + second] == [5, 4, 3, 2]
 
 
@@ -115,20 +146,15 @@ async def test_a_refused_batch_leaves_nothing_even_if_the_caller_commits(
 ) -> None:
     rich, poor = sorted(str(uuid.uuid4()) for _ in range(2))
     async with db.transaction() as conn:
-        await ledger.post(conn, schema, WALLET, poor, 10, kind="top-up", reference="t1")
-    batch = [
-        ledger.Posting(WALLET, rich, 40, kind="reward", reference="b1"),
-        ledger.Posting(WALLET, poor, -25, kind="checkout", reference="b1"),
-    ]
+        await ledger.post(conn, schema, [top_up(poor, 10, "t1")])
+    batch = [top_up(rich, 40, "b1"), pay(poor, 25, "b1")]
     async with db.transaction() as conn:
         with pytest.raises(InsufficientFunds):
-            await ledger.post_many(conn, schema, batch)
-        # the caller records the refusal and commits: no posting of the batch may remain
-        await ledger.post(conn, schema, WALLET, poor, 5, kind="goodwill", reference="g1")
+            await ledger.post(conn, schema, batch)
+        # the caller records the refusal and commits: no transfer of the batch may remain
+        await ledger.post(conn, schema, [top_up(poor, 5, "g1")])
     assert await _state(db, schema, rich) == (0, 0, 0)
     assert await _state(db, schema, poor) == (15, 15, 2)
     async with db.transaction() as conn:  # the references are still free for a covered retry
-        moved = await ledger.post_many(
-            conn, schema, [batch[0], ledger.Posting(WALLET, poor, -15, "checkout", "b1")]
-        )
-    assert moved == {(WALLET, rich): 40, (WALLET, poor): 0}
+        moved = await ledger.post(conn, schema, [batch[0], pay(poor, 15, "b1")])
+    assert moved == {wallet(rich): 40, wallet(poor): 0}

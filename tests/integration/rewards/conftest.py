@@ -12,6 +12,10 @@ from shared.config import Settings
 from shared.events.checkout import CheckoutCompleted
 from shared.events.envelope import make_envelope
 from shared.messaging.sqs import provision_queues, sqs_client
+from tests.support.audit import money_audit_fixture
+
+# The money invariants hold after every module of this folder (make audit).
+audit_money = money_audit_fixture()
 
 
 @dataclass(frozen=True)

@@ -126,8 +126,8 @@ async def test_ten_thousand_rewards_are_recorded_exactly_once_despite_two_sigkil
             )
         }
         credits = await conn.fetchval(
-            """SELECT count(*) FROM checkout.ledger_entries
-               WHERE kind = 'reward_credit' AND owner_id = ANY($1::text[])""",
+            """SELECT count(*) FROM checkout.ledger_transfers
+               WHERE kind = 'reward_credit' AND credit_owner = ANY($1::text[])""",
             [str(m) for m in members],
         )
         notices = await conn.fetchval(

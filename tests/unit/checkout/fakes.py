@@ -56,7 +56,7 @@ class FakeUnitOfWork:
     async def paid_transaction(self, transaction_id: uuid.UUID) -> PaidTransaction | None:
         return self.transactions.get(transaction_id)
 
-    async def next_entry_ids(self, count: int) -> list[int]:
+    async def next_transfer_ids(self, count: int) -> list[int]:
         self.entries += count
         return list(range(self.entries - count + 1, self.entries + 1))
 
