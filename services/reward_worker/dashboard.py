@@ -1,6 +1,7 @@
-"""The queue dashboard: counts per state, failed jobs with their error, retry and remove.
+"""The work-queue console at /dashboard: its guard and its page.
 
-A single page (no build step) that polls the JSON routes below every two seconds. The page
+A single page (no build step) that polls the JSON routes (dashboard_api: lists, a job's
+page, actions, the chart; dashboard_heal: owed work and dead letters) every two seconds. The page
 is static; every JSON route needs an admin bearer token, which the page asks for once per
 tab. Every request is refused (403) when its Host is not the service's own (DNS rebinding)
 or when a browser says it comes from another origin (a page elsewhere posting a form or a
@@ -13,17 +14,19 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from aiohttp import web
-from pydantic import BaseModel, ConfigDict, Field
 
-from shared.errors import Forbidden, NotFound
+from services.reward_worker import dashboard_api, dashboard_heal
+from shared.errors import Forbidden, Problem, ServiceUnavailable
 from shared.http.app import SETTINGS, RequestHandler
 from shared.http.auth import authenticate
-from shared.http.validation import parse_query
-from shared.workqueue import WorkQueue
+from shared.logging import get_logger
+from shared.workqueue import QueueUnavailable, WorkQueue
+from shared.workqueue.inspect import BadQuery
+
+log = get_logger(__name__)
 
 PAGE = Path(__file__).with_name("dashboard.html")
 LOOPBACK = ("localhost", "127.0.0.1", "[::1]")
-MAX_FAILED_LISTED = 500
 # Sec-Fetch-Site values of a request made by the dashboard's own page or typed by a person.
 OWN_SITE = frozenset({"same-origin", "none"})
 PAGE_HEADERS = {
@@ -33,12 +36,6 @@ PAGE_HEADERS = {
     "Referrer-Policy": "no-referrer",
     "Cache-Control": "no-store",
 }
-
-
-class FailedQuery(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    limit: int = Field(50, ge=1, le=MAX_FAILED_LISTED, description="failed jobs to list")
 
 
 def own_port(request: web.Request) -> int | None:
@@ -97,7 +94,13 @@ def guarded(handler: RequestHandler, *, admin: bool = True) -> RequestHandler:
         check_request(request)
         if admin:
             authenticate(request, request.app[SETTINGS].jwt_secret, "admin")
-        response = await handler(request)
+        try:
+            response = await handler(request)
+        except BadQuery as exc:
+            raise Problem(400, str(exc)) from None
+        except QueueUnavailable as exc:
+            log.warning("work queue unavailable", error=str(exc), path=request.path)
+            raise ServiceUnavailable("the work queue's broker does not answer") from None
         response.headers.setdefault("Cache-Control", "no-store")
         return response
 
@@ -110,36 +113,6 @@ def setup(app: web.Application, key: web.AppKey[WorkQueue]) -> None:
     async def page(request: web.Request) -> web.Response:
         return web.Response(text=PAGE.read_text(), content_type="text/html", headers=PAGE_HEADERS)
 
-    async def status(request: web.Request) -> web.Response:
-        queue = request.app[key]
-        return web.json_response({"queue": queue.name, "counts": await queue.status()})
-
-    async def failed(request: web.Request) -> web.Response:
-        query = parse_query(request, FailedQuery)
-        return web.json_response({"jobs": await request.app[key].failed(0, query.limit)})
-
-    async def job(request: web.Request) -> web.Response:
-        job_id = request.match_info["job_id"]
-        found = await request.app[key].inspect(job_id)
-        if found is None:
-            raise NotFound("job", job_id)
-        return web.json_response(found)
-
-    async def retry(request: web.Request) -> web.Response:
-        job_id = request.match_info["job_id"]
-        if not await request.app[key].retry_failed(job_id):
-            raise NotFound("failed job", job_id)
-        return web.json_response({"id": job_id, "state": "waiting"})
-
-    async def remove(request: web.Request) -> web.Response:
-        job_id = request.match_info["job_id"]
-        if not await request.app[key].remove(job_id):
-            raise NotFound("job", job_id)
-        return web.json_response({"id": job_id, "removed": True})
-
     app.router.add_get("/dashboard", guarded(page, admin=False))
-    app.router.add_get("/dashboard/api/status", guarded(status))
-    app.router.add_get("/dashboard/api/failed", guarded(failed))
-    app.router.add_get("/dashboard/api/jobs/{job_id}", guarded(job))
-    app.router.add_post("/dashboard/api/jobs/{job_id}/retry", guarded(retry))
-    app.router.add_delete("/dashboard/api/jobs/{job_id}", guarded(remove))
+    dashboard_api.add_routes(app, key, guarded)
+    dashboard_heal.add_routes(app, key, guarded)
