@@ -11,7 +11,9 @@ from shared.workqueue.amqp_failed import FailedJobs
 from shared.workqueue.amqp_flow import Flow
 from shared.workqueue.amqp_messages import CONNECTION_ERRORS, Layout, copy_of
 from shared.workqueue.amqp_registry import JobRegistry
+from shared.workqueue.amqp_schedules import ScheduleStore
 from shared.workqueue.base import QueueUnavailable
+from shared.workqueue.schedules import Schedule
 
 
 class AmqpAdmin:
@@ -21,6 +23,7 @@ class AmqpAdmin:
     flow: Flow
     failed_jobs: FailedJobs
     registry: JobRegistry
+    schedule_store: ScheduleStore
     _queues: dict[str, AbstractQueue]
 
     async def connect(self) -> AbstractChannel:
@@ -92,6 +95,21 @@ class AmqpAdmin:
             if await self.count(name) and await self.failed_jobs.scan(move, name, stop_after=1):
                 return True
         return False
+
+    async def add_schedule(self, schedule: Schedule) -> None:
+        await self.connect()
+        await self.schedule_store.add(schedule)
+
+    async def remove_schedule(self, schedule_id: str) -> bool:
+        await self.connect()
+        return await self.schedule_store.remove(schedule_id)
+
+    async def schedules(self) -> list[dict[str, Any]]:
+        return await self.schedule_store.list()
+
+    async def fire_schedules(self) -> tuple[int, float | None]:
+        await self.connect()
+        return await self.schedule_store.fire()
 
     async def delete_everything(self) -> None:
         """Delete this queue's RabbitMQ queues and registry (tests and decommissioning)."""

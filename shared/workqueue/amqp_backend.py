@@ -40,6 +40,7 @@ from shared.workqueue.amqp_messages import (
     outcome_message,
 )
 from shared.workqueue.amqp_registry import JobRegistry
+from shared.workqueue.amqp_schedules import ScheduleStore
 from shared.workqueue.base import BatchEnqueue, Job, NewJob, Outcome, QueueUnavailable, RateLimit
 
 log = get_logger(__name__)
@@ -59,6 +60,7 @@ class AmqpWorkQueue(AmqpAdmin, BatchEnqueue):
         self.registry = JobRegistry(self.layout.main)
         self.failed_jobs = FailedJobs(self)
         self.flow = Flow(self.layout.main, self.registry.sink_name)
+        self.schedule_store = ScheduleStore(self)
         self.paused = False
         self.connection: abc.AbstractConnection | None = None
         self._channel: abc.AbstractChannel | None = None
@@ -137,20 +139,23 @@ class AmqpWorkQueue(AmqpAdmin, BatchEnqueue):
         assert self.connection is not None
         try:
             async with self.registry.locked(self.connection):
-                known = await self.registry.known(list({job.job_id for job in jobs}))
-                flags = []
-                fresh: list[NewJob] = []
-                for job in jobs:
-                    new = job.job_id not in known
-                    known.add(job.job_id)  # a repeat within the batch is a duplicate too
-                    flags.append(new)
-                    if new:
-                        fresh.append(job)
-                await self.publish([new_job_message(self.layout, job) for job in fresh])
-                await self.registry.add([job.job_id for job in fresh])  # after the publish
+                return await self.enqueue_locked(jobs)
         except CONNECTION_ERRORS as exc:
             await self._drop_connection()
             raise QueueUnavailable(f"amqp: {exc!r}") from exc
+
+    async def enqueue_locked(self, jobs: list[NewJob]) -> list[bool]:  # holding the lock
+        known = await self.registry.known(list({job.job_id for job in jobs}))
+        flags = []
+        fresh: list[NewJob] = []
+        for job in jobs:
+            new = job.job_id not in known
+            known.add(job.job_id)  # a repeat within the batch is a duplicate too
+            flags.append(new)
+            if new:
+                fresh.append(job)
+        await self.publish([new_job_message(self.layout, job) for job in fresh])
+        await self.registry.add([job.job_id for job in fresh])  # after the publish
         return flags
 
     async def claim(

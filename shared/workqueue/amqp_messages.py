@@ -8,6 +8,7 @@ Queues, all durable:
                          holds delays in [2^(k-1), 2^k) ms, so a short delay never waits
                          behind a much longer one.
     wq.<name>.dead       the failed set, capped in code (see amqp_failed)
+    wq.<name>.schedules  repeatable jobs, a message each (see amqp_schedules)
     wq.<name>.ids        the job id registry that de-duplicates enqueues (see amqp_registry)
 
 A job's state travels in its message's headers: `attempts` (attempts that have ended),
@@ -53,6 +54,7 @@ class Layout:
         self.main = f"wq.{name}"
         self.failed = f"wq.{name}.dead"
         self.legacy_failed = f"wq.{name}.failed"  # before the failed set was capped in code
+        self.schedules = f"wq.{name}.schedules"  # one message per schedule (amqp_schedules)
         self.delays = [f"{self.main}.delay.{bucket}" for bucket in range(DELAY_BUCKETS)]
 
     def route(self, delay: float) -> tuple[str, float | None]:
@@ -69,6 +71,7 @@ class Layout:
                 self.main, durable=True, arguments={"x-max-priority": AMQP_MAX_PRIORITY + 1}
             ),
             self.failed: await channel.declare_queue(self.failed, durable=True),
+            self.schedules: await channel.declare_queue(self.schedules, durable=True),
         }
         for name in self.delays:
             queues[name] = await channel.declare_queue(

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from shared.retry import backoff_delay
+
+if TYPE_CHECKING:
+    from shared.workqueue.schedules import Schedule
 
 STATES = ("waiting", "active", "delayed", "failed", "completed")
 MAX_PRIORITY = 255
@@ -190,6 +193,21 @@ class WorkQueue(Protocol):
     async def remove(self, job_id: str) -> bool: ...
 
     async def purge_completed(self) -> int: ...
+
+    async def add_schedule(self, schedule: Schedule) -> None:
+        """Add a repeatable job (or replace the schedule with its id)."""
+        ...
+
+    async def remove_schedule(self, schedule_id: str) -> bool: ...
+
+    async def schedules(self) -> list[dict[str, Any]]:
+        """Every schedule's definition and its next tick (`next_at`, Unix seconds)."""
+        ...
+
+    async def fire_schedules(self) -> tuple[int, float | None]:
+        """Enqueue the job of each due tick, once across all workers; returns (jobs
+        enqueued, seconds until the next tick or None without schedules)."""
+        ...
 
     async def ping(self) -> None: ...
 

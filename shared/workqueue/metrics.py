@@ -29,3 +29,6 @@ WORKER_RECONNECTS = Counter(
     "workqueue_broker_errors_total", "Broker errors seen by the worker loop", ["queue"]
 )
 QUEUE_PAUSED = Gauge("workqueue_paused", "1 while the worker finds its queue paused", ["queue"])
+JOBS_SCHEDULED = Counter(
+    "workqueue_jobs_scheduled_total", "Jobs enqueued by schedule ticks (one per tick)", ["queue"]
+)

@@ -15,19 +15,17 @@ import secrets
 from typing import Any
 
 import redis.asyncio as aioredis
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from shared.retry import chunked
 from shared.workqueue import redis_control, redis_safety
 from shared.workqueue import redis_scripts as lua
 from shared.workqueue.base import BatchEnqueue, Job, NewJob, Outcome, QueueUnavailable, RateLimit
+from shared.workqueue.redis_schedules import CONNECTION_ERRORS, RedisSchedules
 
 ENQUEUE_CHUNK = 1000
-CONNECTION_ERRORS = (RedisConnectionError, RedisTimeoutError, OSError)
 
 
-class RedisWorkQueue(BatchEnqueue):
+class RedisWorkQueue(RedisSchedules, BatchEnqueue):
     backend = "redis"
 
     def __init__(
@@ -56,7 +54,8 @@ class RedisWorkQueue(BatchEnqueue):
             for module, names in (
                 (lua, ("ENQUEUE", "CLAIM", "SETTLE", "EXTEND", "RELEASE", "RETRY_FAILED")),
                 (lua, ("REMOVE", "PURGE_COMPLETED")),
-                (redis_control, ("PAUSE", "PROMOTE")),
+                (redis_control, ("PAUSE", "PROMOTE", "ADD_SCHEDULE", "REMOVE_SCHEDULE")),
+                (redis_control, ("DUE_SCHEDULES", "FIRE_SCHEDULE")),
             )
             for name in names
         }

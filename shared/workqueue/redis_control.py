@@ -36,3 +36,61 @@ wake(1)
 return 1
 """
 )
+
+# ARGV: schedule id, definition (JSON), first tick (ms). Adds or replaces a schedule.
+ADD_SCHEDULE = (
+    _PRELUDE
+    + """
+redis.call('HSET', p .. 'schedules', ARGV[1], ARGV[2])
+redis.call('ZADD', p .. 'schedules:next', tonumber(ARGV[3]), ARGV[1])
+return 1
+"""
+)
+
+# ARGV[1]: schedule id. Returns 1 if it existed.
+REMOVE_SCHEDULE = (
+    _PRELUDE
+    + """
+redis.call('ZREM', p .. 'schedules:next', ARGV[1])
+return redis.call('HDEL', p .. 'schedules', ARGV[1])
+"""
+)
+
+# Returns JSON [now, first_tick_or_-1, [id, tick, definition or false], ...] of due schedules.
+DUE_SCHEDULES = (
+    _PRELUDE
+    + """
+local due = redis.call('ZRANGEBYSCORE', p .. 'schedules:next', '-inf', now, 'WITHSCORES',
+  'LIMIT', 0, 100)
+local out = {now, -1}
+for i = 1, #due, 2 do
+  out[#out + 1] = {due[i], due[i + 1], redis.call('HGET', p .. 'schedules', due[i])}
+end
+local first = redis.call('ZRANGE', p .. 'schedules:next', 0, 0, 'WITHSCORES')
+if #first > 0 then out[2] = first[2] end
+return cjson.encode(out)
+"""
+)
+
+# ARGV: schedule id, tick (ms), next tick (ms), job id, job type, payload, priority. The
+# worker whose tick is still the schedule's next one moves it on and enqueues the tick's job
+# (the per-tick claim); any other worker finds the tick moved and does nothing. Returns 1
+# if a job was enqueued.
+FIRE_SCHEDULE = (
+    _PRELUDE
+    + """
+local sid, tick = ARGV[1], tonumber(ARGV[2])
+if tonumber(redis.call('ZSCORE', p .. 'schedules:next', sid) or '-1') ~= tick then return 0 end
+redis.call('ZADD', p .. 'schedules:next', tonumber(ARGV[3]), sid)
+local id = ARGV[4]
+local key = p .. 'job:' .. id
+if redis.call('EXISTS', key) == 1 then return 0 end
+local prio = tonumber(ARGV[7])
+local score = -prio * 1e12 + redis.call('INCR', p .. 'seq')
+redis.call('HSET', key, 'type', ARGV[5], 'payload', ARGV[6], 'priority', prio, 'score', score,
+  'attempts', 0, 'enqueued_at', now, 'history', '[]', 'state', 'waiting', 'schedule', sid)
+redis.call('ZADD', p .. 'waiting', score, id)
+wake(1)
+return 1
+"""
+)

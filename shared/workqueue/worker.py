@@ -28,6 +28,7 @@ from shared.workqueue.base import (
     RetryPolicy,
     WorkQueue,
 )
+from shared.workqueue.scheduler import run_schedules
 
 log = get_logger(__name__)
 
@@ -57,6 +58,7 @@ class Worker:
         deadlines: dict[str, float] | None = None,
         default_deadline: float | None = None,
         rate_limit: RateLimit | None = None,
+        schedules: bool = True,
     ) -> None:
         self.queue = queue
         self.handlers = handlers
@@ -68,6 +70,7 @@ class Worker:
         self.deadlines = deadlines or {}
         self.default_deadline = default_deadline
         self.rate_limit = rate_limit
+        self.schedules = schedules
         self._seen_paused = False
         self._running: dict[asyncio.Task[None], Job] = {}
         self._outcomes: list[Outcome] = []
@@ -86,15 +89,19 @@ class Worker:
     async def run(self) -> None:
         """Work until `stop()` (or cancellation); broker outages are waited out."""
         settler = asyncio.create_task(self._settle_loop(), name="workqueue-settle")
-        beat = asyncio.create_task(self._heartbeat_loop(), name="workqueue-heartbeat")
+        loops = [asyncio.create_task(self._heartbeat_loop(), name="workqueue-heartbeat")]
+        if self.schedules:
+            ticks = run_schedules(self.queue, self._stopping)
+            loops.append(asyncio.create_task(ticks, name="workqueue-schedules"))
         try:
             await self._claim_loop()
             with contextlib.suppress(QueueUnavailable):
                 await self.queue.stop_claiming()
             await self._drain()
         finally:
-            beat.cancel()
-            await asyncio.gather(beat, return_exceptions=True)
+            for loop in loops:
+                loop.cancel()
+            await asyncio.gather(*loops, return_exceptions=True)
             self._stopping.set()
             self._outcome_ready.set()
             await asyncio.gather(settler, return_exceptions=True)

@@ -42,6 +42,9 @@ class MemoryQueue:
     async def stop_claiming(self) -> None:
         return None
 
+    async def fire_schedules(self) -> tuple[int, float | None]:
+        return 0, None
+
 
 def job(attempt: int = 1, job_type: str = "work") -> Job:
     return Job("j1", job_type, {}, 0, attempt, 0.0)
