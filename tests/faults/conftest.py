@@ -8,6 +8,8 @@ may restart it empty), and the queues on the session's local SQS server.
 from __future__ import annotations
 
 import asyncio
+import secrets
+import sys
 import uuid
 from collections.abc import AsyncIterator, Iterator
 
@@ -17,6 +19,9 @@ from shared.config import Settings
 from shared.messaging.sqs import provision_queues, sqs_client
 from shared.storage.pool import Database
 from tests.conftest import SESSION_JWT_SECRET, SESSION_WEBHOOK_SECRET
+from tests.faults import processes
+from tests.faults.logscan import LogScan, session_secrets
+from tests.faults.report import record
 from tests.faults.servers import PostgresCluster, RabbitServer, RedisServer
 from tests.support.sqs_server import SqsServer
 
@@ -51,13 +56,17 @@ def settings(
     sqs_server: SqsServer, postgres: PostgresCluster, redis_server: RedisServer
 ) -> Settings:
     """Settings of this session: a migrated database on the private cluster, the private
-    Redis, and queues of its own."""
+    Redis, and queues of its own. The database URL carries a password (the cluster trusts
+    local connections and ignores it) and the SQS secret key is random, so the log scan can
+    tell if either is ever written out. Processes log at INFO, so there is much to scan."""
     from tools import commands
 
     suffix = uuid.uuid4().hex[:10]
     base = f"{sqs_server.url}/123456789012"
+    password = secrets.token_urlsafe(18)
     settings = Settings(
-        database_url=postgres.dsn("faults"),
+        database_url=postgres.dsn("faults").replace("postgres@", f"postgres:{password}@", 1),
+        aws_secret_access_key=secrets.token_urlsafe(30),
         redis_url=redis_server.url,
         sqs_endpoint_url=sqs_server.url,
         sqs_booking_request_queue_url=f"{base}/booking-requests-{suffix}",
@@ -65,7 +74,7 @@ def settings(
         work_queue_name=f"rewards-{suffix}",
         jwt_secret=SESSION_JWT_SECRET,
         webhook_secret=SESSION_WEBHOOK_SECRET,
-        log_level="WARNING",
+        log_level="INFO",
         outbox_poll_interval=0.5,
         shutdown_grace=5.0,
         database_pool_max=20,
@@ -103,3 +112,43 @@ async def db(settings: Settings) -> AsyncIterator[Database]:
     await database.wait_ready(timeout=10)
     yield database
     await database.close()
+
+
+@pytest.fixture(scope="session")
+def log_scan(settings: Settings) -> Iterator[LogScan]:
+    """The session's scan of every log line for secrets; its figures go to the report."""
+    scan = LogScan(session_secrets(settings))
+    yield scan
+    sources = ", ".join(f"{name} {n}" for name, n in sorted(scan.sources.items()))
+    record(
+        "secrets-in-logs",
+        done=(
+            "every log line of the run scanned: each service process's stdout and stderr "
+            f"(processes scanned: {sources}) and what in-process services logged"
+        ),
+        checked=(
+            f"no line holds one of the {len(scan.secrets)} secrets given to the processes "
+            f"({', '.join(sorted(scan.secrets))}), a bearer token or a password in a URL"
+        ),
+        requests=0,
+        faults=0,
+        messages=scan.lines,
+        lost=len(scan.leaks),
+        doubled=0,
+        leaks=scan.leaks[:20],
+    )
+
+
+@pytest.fixture(autouse=True)
+def no_secret_in_logs(log_scan: LogScan, capfd: pytest.CaptureFixture[str]) -> Iterator[None]:
+    """After each test: its processes' logs and its captured output hold no secret."""
+    yield
+    out, err = capfd.readouterr()
+    sys.stdout.write(out)  # still shown with a failure
+    sys.stderr.write(err)
+    leaks = log_scan.scan("test output", out + err)
+    while processes.STARTED:
+        process = processes.STARTED.pop()
+        leaks += log_scan.scan(f"{process.service} process", process.output(tail=None))
+        process.discard()
+    assert not leaks, "secrets in logs:\n" + "\n".join(leaks)

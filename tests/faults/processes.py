@@ -8,11 +8,15 @@ import signal
 import subprocess
 import sys
 import tempfile
+import uuid
+from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 
 from shared.config import Settings
+from shared.http.auth import mint_token
 from tests.support.sqs_server import free_port
 from tests.support.wait import eventually
 
@@ -42,7 +46,10 @@ def environment(settings: Settings) -> dict[str, str]:
 
 
 class ServiceProcess:
-    """One service process on a free port of its own, its output kept in a temporary file."""
+    """One service process on a free port of its own, its output kept in a temporary file.
+
+    Every instance is listed in STARTED until the harness has scanned its log for secrets
+    (tests/faults/conftest.py does after each test) and discarded it."""
 
     def __init__(self, service: str, settings: Settings) -> None:
         self.service = service
@@ -52,6 +59,7 @@ class ServiceProcess:
         self.log = tempfile.TemporaryFile()  # noqa: SIM115 (closed by close())
         self.process: subprocess.Popen[bytes] | None = None
         self.kills = 0
+        STARTED.append(self)
 
     @property
     def url(self) -> str:
@@ -96,11 +104,41 @@ class ServiceProcess:
                 self.process.wait(10)
         return self.process.returncode
 
-    def output(self) -> str:
+    def output(self, tail: int | None = 5000) -> str:
+        """What the process wrote (stdout and stderr, across restarts): the last `tail`
+        characters, or all of it."""
         self.log.seek(0)
-        return self.log.read().decode(errors="replace")[-5000:]
+        text = self.log.read().decode(errors="replace")
+        return text if tail is None else text[-tail:]
 
     def close(self) -> None:
+        """Stop the process; its log stays readable until discard()."""
         if self.process is not None and self.process.poll() is None:
             self.stop()
+
+    def discard(self) -> None:
+        self.close()
         self.log.close()
+
+
+STARTED: list[ServiceProcess] = []
+
+
+def checkout_admin(session: aiohttp.ClientSession, api: ServiceProcess) -> AdminCall:
+    """POST as an admin to a checkout_api process (with a fresh Idempotency-Key), expecting
+    201; returns the answer's body."""
+
+    async def call(path: str, body: dict[str, Any]) -> dict[str, Any]:
+        headers = {
+            "Authorization": f"Bearer {mint_token(api.settings.jwt_secret, 'ops', 'admin')}",
+            "Idempotency-Key": str(uuid.uuid4()),
+        }
+        async with session.post(f"{api.url}{path}", json=body, headers=headers) as response:
+            payload = await response.json(content_type=None)
+            assert response.status == 201, (path, response.status, payload)
+            return dict(payload)
+
+    return call
+
+
+AdminCall = Callable[[str, dict[str, Any]], Awaitable[dict[str, Any]]]

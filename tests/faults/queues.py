@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections import Counter
+from typing import Any
 
 import asyncpg
 
@@ -75,3 +76,31 @@ def lost_and_doubled(expected: Counter[str], received: Counter[str]) -> tuple[in
     lost = sum(max(0, n - received[m]) for m, n in expected.items())
     doubled = sum(max(0, received[m] - n) for m, n in expected.items())
     return lost, doubled
+
+
+async def queue_depths(settings: Settings, *, dead_letters: bool = True) -> dict[str, int]:
+    """The settings' booking queues (and their dead-letter queues) that still hold a message,
+    visible or in flight: queue name -> count. Empty when everything is drained."""
+    urls = [settings.sqs_booking_request_queue_url, settings.sqs_booking_confirmation_queue_url]
+    if dead_letters:
+        urls += [f"{url}-dlq" for url in urls]
+    left: dict[str, int] = {}
+    async with sqs_client(settings) as sqs:
+        for url in urls:
+            visible, in_flight = await queue_counts(sqs, url)
+            if visible + in_flight:
+                left[url.rsplit("/", 1)[-1]] = visible + in_flight
+    return left
+
+
+async def queue_counts(client: Any, url: str) -> tuple[int, int]:
+    """(visible, in flight) messages of one queue."""
+    response = await client.get_queue_attributes(
+        QueueUrl=url,
+        AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+    )
+    attributes = response["Attributes"]
+    return (
+        int(attributes["ApproximateNumberOfMessages"]),
+        int(attributes["ApproximateNumberOfMessagesNotVisible"]),
+    )

@@ -12,6 +12,7 @@ from shared.config import Settings
 from shared.messaging.sqs import sqs_client
 from shared.storage.pool import Database
 from tests.faults.processes import ServiceProcess
+from tests.faults.queues import queue_counts
 from tests.faults.report import record
 from tests.integration.consumers.conftest import booking_event, entry
 from tests.support.wait import eventually
@@ -60,18 +61,6 @@ async def _handled(db: Database, consumer: Consumer, ids: list[uuid.UUID]) -> in
         )
 
 
-async def _queue_counts(client: object, url: str) -> tuple[int, int]:
-    response = await client.get_queue_attributes(  # type: ignore[attr-defined]
-        QueueUrl=url,
-        AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
-    )
-    attributes = response["Attributes"]
-    return (
-        int(attributes["ApproximateNumberOfMessages"]),
-        int(attributes["ApproximateNumberOfMessagesNotVisible"]),
-    )
-
-
 @pytest.mark.timeout(300)
 @pytest.mark.parametrize("consumer", CONSUMERS, ids=lambda c: c.service)
 async def test_a_consumer_killed_twice_mid_stream_handles_every_event_exactly_once(
@@ -111,14 +100,14 @@ async def test_a_consumer_killed_twice_mid_stream_handles_every_event_exactly_on
                 process.start()
 
             async def all_handled_and_queue_empty() -> bool:
-                return await _handled(db, consumer, ids) == EVENTS and await _queue_counts(
+                return await _handled(db, consumer, ids) == EVENTS and await queue_counts(
                     sqs, url
                 ) == (0, 0)
 
             await eventually(
                 all_handled_and_queue_empty, timeout=120, interval=0.2, what="stream drained"
             )
-            dead = sum(await _queue_counts(sqs, f"{url}-dlq"))
+            dead = sum(await queue_counts(sqs, f"{url}-dlq"))
         finally:
             output = process.output()
             process.close()

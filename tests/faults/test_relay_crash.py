@@ -24,9 +24,9 @@ from services.provider_consumer.app import create_app as create_provider_app
 from shared.config import Settings
 from shared.events.envelope import Trace
 from shared.messaging.destinations import PROVIDER_EVENTS, USER_NOTICES
-from shared.messaging.sqs import sqs_client
 from shared.storage.pool import Database
 from tests.faults.processes import ServiceProcess
+from tests.faults.queues import queue_depths
 from tests.faults.report import record
 from tests.integration.booking.api import unique
 from tests.support.http import serve
@@ -127,10 +127,10 @@ async def test_the_relay_killed_twice_mid_publish_delivers_every_event_once(
         )
 
         async def queues_empty() -> bool:
-            return await _queue_depths(settings) == {}
+            return await queue_depths(settings) == {}
 
         await eventually(queues_empty, timeout=60, interval=0.5, what="queues empty")
-        stuck = await _queue_depths(settings)
+        stuck = await queue_depths(settings)
     finally:
         output = api.output()
         api.close()
@@ -187,25 +187,6 @@ async def _doubled_effects(db: Database, message_ids: list[uuid.UUID]) -> int:
                 message_ids,
             )
     return int(extra)
-
-
-async def _queue_depths(settings: Settings) -> dict[str, int]:
-    """Queues (and dead-letter queues) of the test that still hold a message."""
-    urls = [settings.sqs_booking_request_queue_url, settings.sqs_booking_confirmation_queue_url]
-    left: dict[str, int] = {}
-    async with sqs_client(settings) as sqs:
-        for url in [*urls, *(f"{u}-dlq" for u in urls)]:
-            response = await sqs.get_queue_attributes(
-                QueueUrl=url,
-                AttributeNames=[
-                    "ApproximateNumberOfMessages",
-                    "ApproximateNumberOfMessagesNotVisible",
-                ],
-            )
-            n = sum(int(v) for v in response["Attributes"].values())
-            if n:
-                left[url.rsplit("/", 1)[-1]] = n
-    return left
 
 
 def _received(settings: Settings) -> int:
