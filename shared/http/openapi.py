@@ -15,6 +15,7 @@ from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
 from shared.http.docs_viewer import add_docs_viewer
+from shared.http.examples import example
 
 REF = "#/components/schemas/{model}"
 PROBLEM_SCHEMA = {
@@ -97,7 +98,13 @@ def _operation(
         required = set(schema.get("required", []))
         for name, prop in schema.get("properties", {}).items():
             params.append(
-                {"name": name, "in": "query", "required": name in required, "schema": prop}
+                {
+                    "name": name,
+                    "in": "query",
+                    "required": name in required,
+                    "schema": prop,
+                    "example": example(prop, schemas),
+                }
             )
     if op.idempotent:
         params.append(
@@ -111,8 +118,9 @@ def _operation(
     problem = {"application/problem+json": {"schema": {"$ref": REF.format(model="Problem")}}}
     responses: dict[str, Any] = {str(op.status): {"description": "success"}}
     if op.response is not None:
+        schema = refs[(op.response, "validation")]
         responses[str(op.status)]["content"] = {
-            "application/json": {"schema": refs[(op.response, "validation")]}
+            "application/json": {"schema": schema, "example": example(schema, schemas)}
         }
     # Every operation may answer 400 (malformed input) and 503 (a dependency is down, or a
     # transient database error); one that validates a body or a query answers 422 for data
@@ -138,9 +146,12 @@ def _operation(
         responses["409"]["headers"] = retry_after
     doc: dict[str, Any] = {"summary": op.summary, "parameters": params, "responses": responses}
     if op.body is not None:
+        schema = refs[(op.body, "validation")]
         doc["requestBody"] = {
             "required": True,
-            "content": {"application/json": {"schema": refs[(op.body, "validation")]}},
+            "content": {
+                "application/json": {"schema": schema, "example": example(schema, schemas)}
+            },
         }
     if op.auth:
         doc["security"] = [{"bearer": []}]
