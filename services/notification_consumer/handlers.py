@@ -12,9 +12,11 @@ shared.messaging.notifications for how channels are delivered and retried).
 from __future__ import annotations
 
 from collections import defaultdict
+from datetime import UTC, datetime
 
 import asyncpg
 from aiohttp import web
+from prometheus_client import Counter
 
 from services.notification_consumer.typedefs import SCHEMA, SERVICE
 from shared.events.booking import BookingPayload, BookingReminder
@@ -27,6 +29,7 @@ from shared.events.checkout import (
 )
 from shared.events.envelope import Envelope
 from shared.http.lifecycle import DATABASE
+from shared.logging import get_logger
 from shared.messaging.handling import EventHandler, EventHandlers
 from shared.messaging.notifications import DISPATCHER, TEMPLATES, Notifier
 from shared.messaging.processed import Effect, once
@@ -37,6 +40,13 @@ BOOKING_OUTCOMES = (
     "BOOKING_CANCELLED",
     "BOOKING_EXPIRED",
     "BOOKING_RESCHEDULED",
+)
+
+log = get_logger(__name__)
+
+LATE_REMINDERS = Counter(
+    "booking_reminders_late_total",
+    "Booking reminders that arrived once their booking had started, so were not sent",
 )
 
 # How a cancel notice names who cancelled (older events do not say).
@@ -93,6 +103,16 @@ def event_handlers(app: web.Application) -> EventHandlers:
 
     async def reminder(conn: asyncpg.Connection, envelope: Envelope) -> None:
         event = BookingReminder.model_validate(envelope.data)
+        if datetime.now(UTC) >= event.starts_at:
+            # Held up (a broker outage) past the start: "starts in 1 hour" would be false now.
+            LATE_REMINDERS.inc()
+            log.warning(
+                "booking reminder arrived after the booking started, not sent",
+                booking_id=str(event.booking_id),
+                event_id=str(envelope.id),
+                remind_at=event.remind_at.isoformat(),
+            )
+            return
         values = event.notice_values()
         values["lead"] = lead_text(event.lead_seconds)
         await notifier.notify(conn, envelope.id, event.user_id, envelope.type, values)

@@ -6,6 +6,7 @@ import email
 import json
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -221,3 +222,40 @@ async def _channels(client: Any, user: str, headers: dict[str, str], expected: A
 
 async def _all_deleted(queue: Any) -> bool:
     return bool(queue.deleted() == 2000)
+
+
+async def test_a_reminder_is_told_unless_its_booking_has_started_when_it_arrives(
+    settings: Settings, db: Database, make_queue: Any
+) -> None:
+    queue = await make_queue()
+    user = f"user-{uuid.uuid4().hex[:8]}"
+    now = datetime.now(UTC)
+
+    def reminder(starts_at: datetime) -> Any:
+        return booking_event(
+            "BOOKING_REMINDER",
+            provider_id="provider-1",
+            user_id=user,
+            starts_at=starts_at,
+            ends_at=starts_at + timedelta(hours=1),
+            time_zone="America/New_York",
+            lead_seconds=3600.0,
+            remind_at=starts_at - timedelta(hours=1),
+        )
+
+    ahead, late = reminder(now + timedelta(minutes=59)), reminder(now - timedelta(minutes=1))
+    async with serve(create_app(consumer_settings(settings, queue.url))) as client:
+        await queue.send([ahead, late])
+        await eventually(lambda: _handled(db, [ahead.id, late.id]), what="both reminders handled")
+        token = bearer(mint_token(settings.jwt_secret, user, "user"))
+        response = await client.get(f"/users/{user}/notifications", headers=token)
+        (notice,) = (await response.json())["items"]
+    assert notice["kind"] == "BOOKING_REMINDER"
+    assert notice["subject"] == "Reminder: your booking starts in 1 hour"
+    assert str(ahead.data["booking_id"]) in notice["body"]
+    assert "(America/New_York)" in notice["body"]
+    assert await queue.dead_letters() == 0
+
+
+async def _handled(db: Database, ids: list[uuid.UUID]) -> bool:
+    return await processed(db, "notifications", CONSUMER, ids) == len(ids)
