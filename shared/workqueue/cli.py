@@ -13,12 +13,13 @@ import sys
 from typing import Any
 
 from shared.config import Settings
-from shared.workqueue import WorkQueue, open_work_queue
+from shared.workqueue import WorkQueue, cli_console, open_work_queue
 
 
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m shared.workqueue.cli", description=__doc__)
     p.add_argument("--queue", help="queue name (default: WORK_QUEUE_NAME)")
+    p.add_argument("--json", action="store_true", help="print JSON (the only output format)")
     commands = p.add_subparsers(dest="command", required=True)
     commands.add_parser("status", help="job counts by state")
     failed = commands.add_parser("failed", help="failed jobs, newest first")
@@ -31,11 +32,16 @@ def parser() -> argparse.ArgumentParser:
         commands.add_parser(name, help=text).add_argument("job_id")
     commands.add_parser("retry-all", help="run every failed job again")
     commands.add_parser("purge-completed", help="delete completed jobs")
+    cli_console.add_commands(commands)
     return p
 
 
-async def execute(queue: WorkQueue, args: argparse.Namespace) -> tuple[int, Any]:
+async def execute(
+    queue: WorkQueue, args: argparse.Namespace, settings: Settings | None = None
+) -> tuple[int, Any]:
     """Run one command; return (exit status, JSON-able result)."""
+    if args.command in cli_console.COMMANDS:
+        return await cli_console.execute(queue, args, settings or Settings())
     if args.command == "status":
         return 0, {"queue": queue.name, "backend": queue.backend, **await queue.status()}
     if args.command == "failed":
@@ -60,8 +66,9 @@ async def execute(queue: WorkQueue, args: argparse.Namespace) -> tuple[int, Any]
 
 async def run(argv: list[str], settings: Settings | None = None) -> int:
     args = parser().parse_args(argv)
-    async with open_work_queue(settings or Settings(), name=args.queue) as queue:
-        code, result = await execute(queue, args)
+    settings = settings or Settings()
+    async with open_work_queue(settings, name=args.queue) as queue:
+        code, result = await execute(queue, args, settings)
     json.dump(result, sys.stdout, indent=2, default=str)
     sys.stdout.write("\n")
     return code

@@ -3,11 +3,15 @@ search, a job's events, retry of one error class, and cleaning failed jobs by ag
 
 from __future__ import annotations
 
+import json
 import time
+from typing import Any
 
 import pytest
 
+from shared.config import Settings
 from shared.workqueue import NewJob, Outcome, WorkQueue
+from shared.workqueue.cli import run
 from shared.workqueue.console import clean, error_classes, retry_error_class
 from shared.workqueue.history import WORKER_ID, journal_for
 from shared.workqueue.inspect import BadQuery, Search, job_page, list_jobs, present
@@ -103,3 +107,24 @@ async def _count(queue: WorkQueue, state: str, n: int) -> bool:
 
 async def _left(queue: WorkQueue) -> list[str]:
     return sorted(job["id"] for job in (await list_jobs(queue, "failed")).items)
+
+
+async def test_the_cli_lists_shows_history_and_retries_an_error_class_as_json(
+    queue: WorkQueue, queue_settings: Settings, capsys: pytest.CaptureFixture[str]
+) -> None:
+    await queue.enqueue_many([NewJob("T", {"k": "a"}, "one"), NewJob("T", {"k": "b"}, "two")])
+    await _fail(queue, {"one": "OSError: gone", "two": "KeyError: 'k'"})
+    await eventually(lambda: _count(queue, "failed", 2), what="two failed jobs")
+
+    async def cli(*argv: str) -> tuple[int, Any]:
+        code = await run(["--json", *argv], queue_settings)
+        return code, json.loads(capsys.readouterr().out)
+
+    code, page = await cli("list", "failed", "--field", "k", "--value", "b")
+    assert code == 0 and [job["id"] for job in page["items"]] == ["two"]
+    code, job = await cli("history", "one")
+    assert code == 0 and [e["event"] for e in job["events"]] == ["enqueued", "claimed", "failed"]
+    assert await cli("error-classes") == (0, {"OSError": 1, "KeyError": 1})
+    assert await cli("retry-class", "OSError") == (0, {"retried": 1})
+    assert (await cli("list", "failed", "--cursor", "???"))[0] == 2
+    assert (await cli("history", "nobody"))[0] == 1
