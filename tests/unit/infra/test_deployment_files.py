@@ -55,3 +55,19 @@ def test_gateway_routes_each_prefix_to_its_service() -> None:
     }
     assert "server booking-api:8081;" in conf and "server checkout-api:8082;" in conf
     assert "listen 8080;" in conf
+
+
+def test_every_alert_and_alarm_has_its_runbook_section() -> None:
+    runbook = (ROOT / "docs" / "operations.md").read_text()
+    sections = {
+        line[4:].strip().lower() for line in runbook.splitlines() if line.startswith("### ")
+    }
+    rules = yaml.safe_load((INFRA / "prometheus" / "alerts.yml").read_text())
+    alarms = (INFRA / "aws" / "queues.yaml").read_text()
+    anchors = [
+        rule["annotations"]["runbook"] for group in rules["groups"] for rule in group["rules"]
+    ] + re.findall(r"runbook (docs/operations\.md#\w+)", alarms)
+    assert len(anchors) > 12
+    for anchor in anchors:
+        path, section = anchor.split("#")
+        assert path == "docs/operations.md" and section in sections, anchor
