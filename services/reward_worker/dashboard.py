@@ -26,6 +26,7 @@ from shared.workqueue.inspect import BadQuery
 log = get_logger(__name__)
 
 PAGE = Path(__file__).with_name("dashboard.html")
+SCRIPT = Path(__file__).with_name("dashboard.js")  # the page's code, plain JavaScript
 LOOPBACK = ("localhost", "127.0.0.1", "[::1]")
 # Sec-Fetch-Site values of a request made by the dashboard's own page or typed by a person.
 OWN_SITE = frozenset({"same-origin", "none"})
@@ -113,6 +114,12 @@ def setup(app: web.Application, key: web.AppKey[WorkQueue]) -> None:
     async def page(request: web.Request) -> web.Response:
         return web.Response(text=PAGE.read_text(), content_type="text/html", headers=PAGE_HEADERS)
 
+    async def script(request: web.Request) -> web.Response:
+        return web.Response(
+            text=SCRIPT.read_text(), content_type="application/javascript", headers=PAGE_HEADERS
+        )
+
     app.router.add_get("/dashboard", guarded(page, admin=False))
+    app.router.add_get("/dashboard/dashboard.js", guarded(script, admin=False))
     dashboard_api.add_routes(app, key, guarded)
     dashboard_heal.add_routes(app, key, guarded)
