@@ -13,7 +13,7 @@ import sys
 from typing import Any
 
 from shared.config import Settings
-from shared.workqueue import WorkQueue, cli_console, open_work_queue
+from shared.workqueue import WorkQueue, cli_console, cli_flow, open_work_queue
 
 
 def parser() -> argparse.ArgumentParser:
@@ -33,6 +33,7 @@ def parser() -> argparse.ArgumentParser:
     commands.add_parser("retry-all", help="run every failed job again")
     commands.add_parser("purge-completed", help="delete completed jobs")
     cli_console.add_commands(commands)
+    cli_flow.add_commands(commands)
     return p
 
 
@@ -42,8 +43,16 @@ async def execute(
     """Run one command; return (exit status, JSON-able result)."""
     if args.command in cli_console.COMMANDS:
         return await cli_console.execute(queue, args, settings or Settings())
+    if args.command in cli_flow.COMMANDS:
+        return await cli_flow.execute(queue, args)
     if args.command == "status":
-        return 0, {"queue": queue.name, "backend": queue.backend, **await queue.status()}
+        counts = await queue.status()
+        return 0, {
+            "queue": queue.name,
+            "backend": queue.backend,
+            **counts,
+            "paused": await queue.is_paused(),
+        }
     if args.command == "failed":
         return 0, await queue.failed(0, args.limit)
     if args.command == "inspect":
