@@ -19,7 +19,7 @@ from typing import Any
 
 from shared.logging import bound_context, get_logger
 from shared.retry import backoff_delay
-from shared.workqueue import metrics
+from shared.workqueue import history, metrics
 from shared.workqueue.base import (
     Job,
     Outcome,
@@ -78,6 +78,7 @@ class Worker:
         self._slot_free = asyncio.Event()
         self._stopping = asyncio.Event()
         self.processed = 0
+        self.journal = history.journal_for(queue)  # the jobs' events, for the console
 
     def policy(self, job_type: str) -> RetryPolicy:
         return self.retry.get(job_type, self.default_retry)
@@ -140,6 +141,7 @@ class Worker:
                 with contextlib.suppress(QueueUnavailable):
                     await self.queue.release(jobs)
                 break
+            await self.journal.claimed(jobs, self.deadline)
             for job in jobs:
                 task = asyncio.create_task(self._run_job(job))
                 self._running[task] = job
@@ -230,6 +232,7 @@ class Worker:
             try:
                 await asyncio.shield(self.queue.settle(batch))
                 failures = 0
+                await self.journal.settled(batch)
             except Exception as exc:
                 self._outcomes[:0] = batch
                 failures += 1
