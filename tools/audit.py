@@ -4,7 +4,8 @@ python -m tools.audit
 
 - every customer balance (wallet cents, tree points) equals the sum of its entries;
 - every transfer balances: two entries, its debit and its credit, on its accounts, summing
-  to zero; the shop's revenue is never below zero;
+  to zero, between two accounts of one unit (cents or points); the shop's revenue is never
+  below zero;
 - every transfer a wallet event (top-up, checkout, refund) or a POINTS_CREDITED or
   POINTS_REVERSED event names is in the ledger, between the accounts and for the amount
   the event says;
@@ -35,6 +36,14 @@ _WALLET_EVENTS = """(VALUES ('WALLET_TOPPED_UP', 'top_up', 'credit'),
                             ('WALLET_DEBITED', 'checkout_debit', 'debit'),
                             ('REFUND_ISSUED', 'refund', 'credit')) AS w(type, kind, side)"""
 
+
+def _unit(account_type: str, owner: str) -> str:
+    """SQL: the unit of an account (the migration's opening balances are owned by one)."""
+    return f"""(CASE WHEN {account_type} IN ('points', 'reward_expense')
+                      OR ({account_type} = 'opening_balance' AND {owner} = 'points')
+                 THEN 'points' ELSE 'cents' END)"""
+
+
 CHECKS: dict[str, str] = {
     "balance differs from its entries": f"""
         SELECT coalesce(a.account_type, e.account_type) || ' ' || coalesce(a.owner_id, e.owner_id)
@@ -62,6 +71,12 @@ CHECKS: dict[str, str] = {
                   IS DISTINCT FROM (t.debit_type, t.debit_owner, -t.amount)
            OR (c.account_type, c.owner_id, c.amount)
                   IS DISTINCT FROM (t.credit_type, t.credit_owner, t.amount)""",
+    "transfer between two units": f"""
+        SELECT 'transfer ' || id || ' (' || kind || ' ' || reference || ') moves ' || amount
+               || ' from ' || debit_type || ' ' || debit_owner || ' to ' || credit_type || ' '
+               || credit_owner
+        FROM {SCHEMA}.ledger_transfers
+        WHERE {_unit("debit_type", "debit_owner")} <> {_unit("credit_type", "credit_owner")}""",
     "shop revenue below zero": f"""
         SELECT 'shop revenue ' || owner_id || ': ' || sum(amount)
         FROM {SCHEMA}.ledger_entries WHERE account_type = 'shop_revenue'

@@ -97,5 +97,22 @@ async def test_audit_is_clean_after_money_moved_and_names_a_corrupted_entry(
         assert "wallet transfer of an event missing or changed: WALLET_TOPPED_UP" in output
         assert f"transfer {top_up['id']} should move" in output
         assert output.strip().endswith("audit: 1 finding(s)")
+
+        # Points that turn into cents: each entry on its account, yet not one unit.
+        async with db.transaction() as conn:
+            await conn.execute(
+                """WITH t AS (
+                       INSERT INTO checkout.ledger_transfers (kind, reference, debit_type,
+                           debit_owner, credit_type, credit_owner, amount)
+                       VALUES ('bogus', 'b1', 'reward_expense', 'mall', 'shop_revenue', 'mall', 5)
+                       RETURNING id)
+                   INSERT INTO checkout.ledger_entries
+                       (transfer_id, side, account_type, owner_id, amount)
+                   SELECT id, 'debit', 'reward_expense', 'mall', -5 FROM t
+                   UNION ALL SELECT id, 'credit', 'shop_revenue', 'mall', 5 FROM t"""
+            )
+        status, output = await make_audit(private)
+        assert "transfer between two units: transfer " in output and "(bogus b1)" in output
+        assert output.strip().endswith("audit: 2 finding(s)")
     finally:
         await db.close()
