@@ -21,7 +21,25 @@ ROUTES = [
     ("GET", "/dashboard/api/jobs/some-job"),
     ("POST", "/dashboard/api/jobs/some-job/retry"),
     ("DELETE", "/dashboard/api/jobs/some-job"),
+    ("GET", "/dashboard/api/jobs?state=failed"),
+    ("POST", "/dashboard/api/jobs/some-job/promote"),
+    ("GET", "/dashboard/api/error-classes"),
+    ("POST", "/dashboard/api/retry-class"),
+    ("POST", "/dashboard/api/clean"),
+    ("POST", "/dashboard/api/pause"),
+    ("POST", "/dashboard/api/resume"),
+    ("GET", "/dashboard/api/chart"),
+    ("GET", "/dashboard/api/owed"),
+    ("POST", "/dashboard/api/owed/requeue"),
+    ("GET", "/dashboard/api/dead-letters"),
+    ("POST", "/dashboard/api/dead-letters/booking-request/redrive"),
 ]
+# Routes whose admin call would act on state other tests share (the session's database and
+# SQS queues): only their refusals are checked here; the console's own tests run them.
+SHARED_EFFECTS = {
+    ("POST", "/dashboard/api/owed/requeue"),
+    ("POST", "/dashboard/api/dead-letters/booking-request/redrive"),
+}
 
 
 @pytest.fixture
@@ -49,8 +67,10 @@ async def test_every_json_route_needs_an_admin_token(
         assert await answer(dashboard, method, path) == (401, PROBLEM), path
         assert await answer(dashboard, method, path, **forged) == (401, PROBLEM), path
         assert await answer(dashboard, method, path, **user) == (403, PROBLEM), path
+        if (method, path) in SHARED_EFFECTS:
+            continue
         status, _ = await answer(dashboard, method, path, **dashboard.admin)
-        assert status in (200, 404), (path, status)
+        assert status in (200, 400, 404), (path, status)  # 400: an action without its body
     # The page itself holds no data: it loads without a token and asks for one.
     async with dashboard.get("/dashboard") as response:
         assert response.status == 200
