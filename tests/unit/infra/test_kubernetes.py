@@ -132,6 +132,12 @@ def test_the_migration_job_migrates_with_the_same_image_and_settings(docs: list[
     assert container["command"] == ["python", "-m", "tools", "migrate"]
     images = {c["image"] for c in suite_containers(docs)}
     assert len(images) == 1  # one image for every process and the Job
+    # Every process of the suite waits in its init container until the Job has migrated.
+    for name in [*APIS, *SCALED]:
+        pod = find(docs, "Deployment", name)["spec"]["template"]["spec"]
+        (init,) = pod["initContainers"]
+        assert init["command"][:3] == ["python", "-m", "tools.wait_migrated"]
+        assert init["envFrom"] == container["envFrom"]
 
 
 def test_only_the_gateway_reaches_the_apis_and_only_prometheus_the_metrics(
