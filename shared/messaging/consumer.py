@@ -16,16 +16,18 @@ Outcomes of a message:
   server): the handler is retried in place a few times (TRANSIENT_ATTEMPTS) with a short
   backoff, so a lost race does not spend a receive; if it keeps failing, as below;
 - any other failure (unknown type, malformed body, an `eventType` attribute that disagrees
-  with the envelope's `type`, handler error): the message is released
-  with a growing delay (`retry_base * 2**(receives - 1)` s) and SQS's redrive policy moves it
-  to the dead-letter queue after maxReceiveCount receives. The consumer keeps going.
+  with the envelope's `type`, handler error, a run past its type's deadline in `deadlines`,
+  "*" for any type, which cancels it): the message is released with a growing delay
+  (`retry_base * 2**(receives - 1)` s); the redrive policy dead-letters it after
+  maxReceiveCount receives.
+The heartbeat hides a message at most `max_hidden` s from its receipt (SQS allows 12 hours).
 
 On shutdown (the task is cancelled, e.g. SIGTERM) the poller stops, handlers get
-`shutdown_grace` seconds to finish, the rest are cancelled and their messages released
-at once; handled messages are deleted before the loop returns. A receive already sent may
-finish for up to RECEIVE_GRACE seconds and its messages are released unhandled; only a
-receive still waiting after that is cancelled (SQS then returns nothing to it or, in a rare
-race, hides a message until its visibility timeout ends: delayed, never lost).
+`shutdown_grace` seconds to finish, the rest are cancelled and their messages released at
+once; handled messages are deleted before the loop returns. A receive already sent may
+finish for up to RECEIVE_GRACE seconds, its messages released unhandled; a receive still
+waiting then is cancelled (SQS returns nothing to it or, rarely, hides a message until its
+visibility timeout ends: delayed, never lost).
 """
 
 from __future__ import annotations
@@ -77,6 +79,8 @@ class SqsConsumer:
         shutdown_grace: float = 20.0,
         depth_interval: float = 15.0,
         transient_timeout: float = 300.0,
+        deadlines: dict[str, float] | None = None,  # per event type; "*" for the others
+        max_hidden: float | None = 3600.0,
     ) -> None:
         self.client = client
         self.queue_url = queue_url
@@ -92,8 +96,9 @@ class SqsConsumer:
         self._tasks: set[asyncio.Task[None]] = set()
         self._healthy = asyncio.Event()
         self._healthy.set()
+        self.max_hidden = max_hidden
         self._handling = Handling(
-            self.queue, handlers, self._healthy, transient_timeout=transient_timeout
+            self.queue, handlers, self._healthy, transient_timeout, deadlines or {}
         )
         self._deleter = Deleter(client, queue_url, self.queue)
         self._heartbeat: Heartbeat | None = None
@@ -110,6 +115,7 @@ class SqsConsumer:
             self.queue,
             self.inflight,
             visibility_timeout=self.visibility_timeout,
+            max_hidden=self.max_hidden,
         )
         helpers = [
             asyncio.create_task(self._heartbeat.run(), name=f"{self.queue}:heartbeat"),

@@ -37,13 +37,14 @@ class Handling:
         queue: str,
         handlers: EventHandlers,
         healthy: asyncio.Event,
-        *,
         transient_timeout: float = 300.0,
+        deadlines: Mapping[str, float] | None = None,
     ) -> None:
         self.queue = queue
         self.handlers = dict(handlers)
         self._healthy = healthy
         self.transient_timeout = transient_timeout
+        self.deadlines = dict(deadlines or {})  # seconds per event type, "*" for the others
 
     async def process(self, message: InFlight) -> bool:
         """Handle the message; True when it may be deleted."""
@@ -83,11 +84,19 @@ class Handling:
     async def _call(self, handler: EventHandler, envelope: Envelope, event_type: str) -> bool:
         started = time.monotonic()
         attempt = 0
+        deadline = self.deadlines.get(event_type, self.deadlines.get("*"))
         while True:
             try:
-                await handler(envelope)
+                async with asyncio.timeout(deadline) as scope:
+                    await handler(envelope)
             except asyncio.CancelledError:
                 raise
+            except TimeoutError as exc:
+                if not scope.expired():  # the handler's own timeout: an ordinary failure
+                    log.error("handler failed", error=repr(exc), exc_info=exc)
+                    return self._failed(event_type, "error", repr(exc))
+                # Cancelled at its next await; released with backoff like a failure.
+                return self._failed(event_type, "deadline", f"ran past its {deadline:g} s deadline")
             except Exception as exc:
                 waited = time.monotonic() - started
                 if is_unavailable(exc) and waited < self.transient_timeout:

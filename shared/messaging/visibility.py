@@ -64,6 +64,7 @@ class InFlight:
     sent_at: float | None
     visible_until: float  # time.monotonic() at which SQS shows the message again
     lost: bool = False
+    received_at: float = field(default_factory=time.monotonic)
     extra: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
@@ -134,8 +135,10 @@ class Heartbeat:
         inflight: dict[str, InFlight],
         *,
         visibility_timeout: int,
+        max_hidden: float | None = None,
     ) -> None:
         self.client = client
+        self.max_hidden = max_hidden  # seconds a message may be kept hidden, from its receipt
         self.queue_url = queue_url
         self.queue = queue
         self.inflight = inflight
@@ -165,6 +168,10 @@ class Heartbeat:
             return
         async with self.lock:
             due = [m for m in due if self.inflight.get(m.receipt_handle) is m]
+            if self.max_hidden is not None:
+                for message in [m for m in due if now - m.received_at >= self.max_hidden]:
+                    due.remove(message)  # a hung handler does not hide its message forever
+                    self._lost(message, f"held past the {self.max_hidden:g} s cap")
             for chunk in chunked(due, SQS_BATCH):
                 ok, failed = await change_visibility(
                     self.client, self.queue_url, chunk, self.visibility_timeout
