@@ -1,0 +1,188 @@
+"""The console in headless Chromium, every action by a click: a job's events, retry, retry of
+an error class, pause and resume, search and paging, promote, remove, clean, the chart, work
+owed by PostgreSQL re-enqueued, and dead letters redriven. Each state is saved as a
+screenshot in .artifacts/dashboard/ (git-ignored) for a person to look at."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from services.reward_worker.app import create_app
+from shared.config import Settings
+from shared.http.auth import mint_token
+from shared.messaging.sqs import sqs_client
+from shared.storage.pool import Database
+from shared.workqueue import WorkQueue, create_work_queue
+from shared.workqueue.base import admin
+from shared.workqueue.history import journal_for
+from tests.integration.rewards.conftest import create_chain, create_transactions
+from tests.integration.rewards.test_dashboard import CHROMIUM, CHROMIUM_ARGS
+from tests.support.http import serve
+from tests.support.wait import eventually
+
+ARTIFACTS = Path(__file__).resolve().parents[3] / ".artifacts" / "dashboard"
+
+pytestmark = pytest.mark.skipif(
+    shutil.which(CHROMIUM) is None, reason=f"Chromium is not installed at {CHROMIUM}"
+)
+
+
+async def test_every_console_action_works_from_the_browser(
+    worker_settings: Settings, db: Database
+) -> None:
+    from playwright.async_api import async_playwright, expect
+
+    settings = worker_settings.model_copy(
+        update={"work_queue_backend": "redis", "work_queue_max_attempts": 1}
+    )
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    producer = create_work_queue(settings)
+    app = create_app(settings)
+    try:
+        async with serve(app) as client, async_playwright() as playwright:
+            browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            page = await (
+                await browser.new_context(viewport={"width": 1280, "height": 900})
+            ).new_page()
+
+            async def shot(name: str) -> None:
+                await page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+
+            def said(text: str) -> Any:
+                return expect(page.locator("#action-result")).to_contain_text(text)
+
+            # Jobs no handler takes fail for good at once; one error class has two of them.
+            for n in range(3):
+                await producer.enqueue("UNKNOWN_JOB", {"data": {"n": n}}, job_id=f"lost-{n}")
+            await producer.enqueue("CHECKOUT_COMPLETED", {"not": "an envelope"}, job_id="bad")
+            await page.goto(str(client.make_url("/dashboard")))
+            await page.fill("#token", mint_token(settings.jwt_secret, "ops", "admin"))
+            await page.get_by_role("button", name="Open").click()
+            failed = page.locator("#failed tbody tr")
+            await expect(failed).to_have_count(4, timeout=15_000)
+            classes = page.locator("#classes .error-class")
+            await expect(classes).to_have_count(2)
+            await shot("1-failed")
+
+            # A job's page: its payload, attempts and events with their worker.
+            await (
+                page.locator('#failed tr[data-job-id="lost-0"]')
+                .get_by_role("button", name="lost-0")
+                .click()
+            )
+            events = page.locator("#job-events tbody tr")
+            await expect(events).to_have_count(3)
+            await expect(page.locator('#job-events tr[data-event="claimed"]')).to_contain_text(":")
+            await expect(page.locator("#job-detail")).to_contain_text('"n": 0')
+            await shot("2-job")
+
+            # Retry one, then every job of an error class (they fail again: no handler).
+            await (
+                page.locator('#failed tr[data-job-id="lost-1"]')
+                .get_by_role("button", name="retry")
+                .click()
+            )
+            await said("retry lost-1: done")
+            await eventually(lambda: _failures(producer, "lost-1", 2), what="lost-1 to fail again")
+            await (
+                page.locator('.error-class[data-error-class="PermanentError"]')
+                .get_by_role("button")
+                .click()
+            )
+            await said("3 retried")
+            for job_id, times in (("lost-0", 2), ("lost-1", 3), ("lost-2", 2)):
+                await eventually(lambda j=job_id, t=times: _failures(producer, j, t))  # type: ignore[misc]
+
+            # Paused, the queue takes nothing: new jobs wait, found by a payload field.
+            await page.locator("#pause-toggle").click()
+            await expect(page.locator("#paused-badge")).to_be_visible()
+            for n in range(3):
+                await producer.enqueue("UNKNOWN_JOB", {"data": {"n": 10 + n}}, job_id=f"wait-{n}")
+            await producer.enqueue("UNKNOWN_JOB", {"data": {"n": 99}}, job_id="later", delay=600)
+            await page.locator('.count[data-state="waiting"]').click()
+            rows = page.locator("#jobs tbody tr")
+            await expect(rows).to_have_count(3)
+            await page.fill("#search-field", "data.n")
+            await page.fill("#search-value", "11")
+            await page.get_by_role("button", name="search", exact=True).click()
+            await expect(rows).to_have_count(1)
+            await expect(page.locator('#jobs tr[data-job-id="wait-1"]')).to_be_visible()
+            await shot("3-paused-search")
+            await page.get_by_role("button", name="clear").click()
+            await expect(rows).to_have_count(3)
+
+            # A delayed job is promoted; paused, it joins the waiting ones.
+            await page.locator('.count[data-state="delayed"]').click()
+            await expect(page.locator('#jobs tr[data-job-id="later"]')).to_be_visible()
+            await (
+                page.locator('#jobs tr[data-job-id="later"]')
+                .get_by_role("button", name="promote")
+                .click()
+            )
+            await said("promote later: done")
+            await page.locator('.count[data-state="waiting"]').click()
+            await expect(rows).to_have_count(4)
+
+            # Resumed, the waiting jobs run (and fail); one failed job is removed.
+            await page.locator("#pause-toggle").click()
+            await expect(page.locator("#paused-badge")).to_be_hidden()
+            await expect(failed).to_have_count(8, timeout=15_000)
+            await (
+                page.locator('#failed tr[data-job-id="bad"]')
+                .get_by_role("button", name="remove")
+                .click()
+            )
+            await said("remove bad: done")
+            await expect(failed).to_have_count(7)
+            await expect(page.locator("#chart-summary")).to_contain_text("mean run time")
+            await shot("4-chart")
+
+            # Clean failed jobs older than 0 s: the failed set empties.
+            await page.fill("#clean-age", "0")
+            await page.get_by_role("button", name="clean").click()
+            await said("7 removed")
+            await expect(page.locator("#empty")).to_be_visible()
+
+            # Work owed by PostgreSQL: a pending checkout whose job the broker never got.
+            async with db.transaction() as conn:
+                chain = await create_chain(conn, 2)
+                (tx,) = await create_transactions(conn, [(chain.buyer, 5_000)])
+            await page.get_by_role("button", name="refresh").click()
+            owed = page.locator('#owed-table tr[data-job-type="CHECKOUT_COMPLETED"]')
+            await expect(owed).to_be_visible()
+            await shot("5-owed")
+            await page.get_by_role("button", name="re-enqueue missing").click()
+            await expect(page.locator("#owed-result")).to_contain_text("missing enqueued")
+            await eventually(lambda: _rewards_done(db, tx), timeout=15, what="rewards of tx")
+
+            # A dead letter of a booking queue is inspected, then redriven.
+            url = settings.sqs_booking_confirmation_queue_url
+            async with sqs_client(settings) as sqs:
+                await sqs.send_message(QueueUrl=url + "-dlq", MessageBody='{"poison": true}')
+            await page.get_by_role("button", name="inspect").click()
+            letters = page.locator('.dlq[data-queue="booking-confirmation"]')
+            await expect(letters).to_contain_text("poison", timeout=10_000)
+            await shot("6-dead-letters")
+            await letters.get_by_role("button", name="redrive booking-confirmation").click()
+            await said("1 sent back")
+            await browser.close()
+    finally:
+        await admin(producer).delete_everything()
+        await producer.close()
+
+
+async def _rewards_done(db: Database, tx: Any) -> bool:
+    async with db.acquire() as conn:
+        status = await conn.fetchval(
+            "SELECT rewards_status FROM checkout.transactions WHERE id = $1", tx
+        )
+    return bool(status == "done")
+
+
+async def _failures(queue: WorkQueue, job_id: str, count: int) -> bool:
+    events = await journal_for(queue).events(job_id)
+    return sum(1 for e in events if e["event"] == "failed") >= count
