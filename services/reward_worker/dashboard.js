@@ -235,7 +235,9 @@ async function drawDeadLetters() {
       div.className = "dlq";
       div.dataset.queue = q.queue;
       const title = document.createElement("h3");
-      title.textContent = q.queue + ": " + (q.error ? q.error : q.visible + " dead letters");
+      // Counts are approximate in SQS (a message being looked at is "in flight").
+      const count = Math.max(q.visible + q.in_flight, (q.messages || []).length);
+      title.textContent = q.queue + ": " + (q.error ? q.error : count + " dead letters");
       div.append(title);
       for (const m of q.messages || []) {
         const p = document.createElement("pre");
