@@ -29,6 +29,8 @@ from shared.events.checkout import (
     ProductAdded,
     WalletDebited,
     WalletToppedUp,
+    customer_stream,
+    transaction_stream,
 )
 from shared.events.envelope import Envelope, Payload, Trace, make_envelope
 from shared.messaging.destinations import REWARD_JOBS
@@ -44,6 +46,10 @@ def wallet_stream(customer_id: uuid.UUID) -> str:
 
 def cart_stream(customer_id: uuid.UUID) -> str:
     return f"cart-{customer_id}"
+
+
+def product_stream(product_id: uuid.UUID) -> str:
+    return f"product-{product_id}"
 
 
 def _envelope(payload: Payload, subject: uuid.UUID, trace: Trace) -> Envelope:
@@ -73,7 +79,7 @@ async def register_customer(
     payload = CustomerRegistered(
         customer_id=customer_id, name=name, referrer_id=referrer_id, tier=tier
     )
-    await _open_stream(uow, "customer", customer_id, payload, actor, trace)
+    await _open_stream(uow, customer_stream(customer_id), customer_id, payload, actor, trace)
     return customer_id
 
 
@@ -88,21 +94,21 @@ async def add_product(
 ) -> uuid.UUID:
     product_id = product_id or uuid.uuid4()
     payload = ProductAdded(product_id=product_id, name=name, price=price)
-    await _open_stream(uow, "product", product_id, payload, actor, trace)
+    await _open_stream(uow, product_stream(product_id), product_id, payload, actor, trace)
     return product_id
 
 
 async def _open_stream(
     uow: CheckoutUnitOfWork,
-    kind: str,
-    ident: uuid.UUID,
+    stream: str,
+    subject: uuid.UUID,
     payload: Payload,
     actor: str,
     trace: Trace,
 ) -> None:
-    """Start the stream `<kind>-<id>` with its first event (a second start is a conflict)."""
-    event = _envelope(payload, ident, trace)
-    await uow.record(f"{kind}-{ident}", 0, [event], actor)
+    """Start the stream with its first event (a second start is a conflict)."""
+    event = _envelope(payload, subject, trace)
+    await uow.record(stream, 0, [event], actor)
 
 
 async def add_to_cart(
@@ -195,8 +201,7 @@ async def checkout(
         await _record_cart(uow, customer_id, _envelope(cleared, customer_id, trace))
     caused = Trace(trace.correlation_id, trace.traceparent, str(debited.id))
     job = reward_job(transaction_id, customer_id, total, customer.tier, caused)
-    stream = f"transaction-{transaction_id}"
-    await uow.record(stream, 0, [job], actor)
+    await uow.record(transaction_stream(transaction_id), 0, [job], actor)
     await enqueue_reward_job(uow, job, customer.tier)
     await uow.start_reward_handoff(transaction_id)
     return transaction_id, total, balance

@@ -14,7 +14,6 @@ Levels never go down (docs/reward-worker.md).
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -31,6 +30,8 @@ from shared.events.checkout import (
     RewardCredit,
     RewardsDistributed,
     RewardsReversed,
+    customer_stream,
+    transaction_stream,
 )
 from shared.events.envelope import Envelope, Payload, Trace, make_envelope
 from shared.messaging.destinations import USER_NOTICES
@@ -46,14 +47,6 @@ class Rewarded:
 
     distributed: RewardsDistributed
     upgrades: tuple[LevelUpgraded, ...]
-
-
-def transaction_stream(transaction_id: uuid.UUID) -> str:
-    return f"transaction-{transaction_id}"
-
-
-def customer_stream(customer_id: str) -> str:
-    return f"customer-{customer_id}"
 
 
 async def distribute(uow: RewardUnitOfWork, rules: RewardRules, job: Envelope) -> Rewarded | None:

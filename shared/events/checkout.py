@@ -6,6 +6,19 @@ import uuid
 
 from shared.events.envelope import Payload, event_type
 
+# The streams both writers of the checkout context append to: checkout_api opens them,
+# reward_worker records its rewards, reversals and level upgrades after.
+
+
+def transaction_stream(transaction_id: uuid.UUID) -> str:
+    """A checkout's stream: CHECKOUT_COMPLETED, then its rewards and their reversals."""
+    return f"transaction-{transaction_id}"
+
+
+def customer_stream(customer_id: uuid.UUID | str) -> str:
+    """A customer's stream: CUSTOMER_REGISTERED, then the level upgrades."""
+    return f"customer-{customer_id}"
+
 
 @event_type("CHECKOUT_COMPLETED")
 class CheckoutCompleted(Payload):

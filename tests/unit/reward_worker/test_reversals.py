@@ -8,7 +8,7 @@ import pytest
 
 from services.reward_worker import commands
 from services.reward_worker.domain import RewardRules
-from shared.events.checkout import RefundIssued
+from shared.events.checkout import RefundIssued, customer_stream, transaction_stream
 from shared.events.envelope import Envelope, Trace, make_envelope
 from shared.messaging.destinations import USER_NOTICES
 from tests.unit.reward_worker.fakes import FakeUnitOfWork
@@ -56,7 +56,7 @@ async def test_a_refund_takes_back_its_share_of_every_credit() -> None:
         zip(upline, taken, strict=True)
     )
     assert [uow.points[m] for m in upline] == [667, 334, 201, 134, 67]
-    stream = commands.transaction_stream(transaction_id)
+    stream = transaction_stream(transaction_id)
     assert uow.types(stream)[-2:] == ["POINTS_REVERSED", "REWARDS_REVERSED"]
     points_reversed, notice = uow.streams[stream][-2:]
     assert [e["entry_id"] for e in points_reversed.data["entries"]] == [6, 7, 8, 9, 10]
@@ -81,7 +81,7 @@ async def test_a_reversal_run_twice_takes_back_once() -> None:
     assert await commands.reverse(uow, job) is None
 
     assert uow.points[upline[0]] == 500 and len(uow.published) == published
-    assert uow.types(commands.transaction_stream(transaction_id)).count("POINTS_REVERSED") == 1
+    assert uow.types(transaction_stream(transaction_id)).count("POINTS_REVERSED") == 1
 
 
 async def test_a_refund_of_a_checkout_whose_rewards_are_pending_waits_for_them() -> None:
@@ -118,7 +118,7 @@ async def test_a_reversal_leaves_the_levels_members_reached() -> None:
 
     assert uow.points[upline[0]] == 0 and uow.levels[upline[0]] == 3
     # Nothing recorded on the member's stream since its upgrade: levels never go down.
-    assert uow.types(commands.customer_stream(upline[0])) == ["LEVEL_UPGRADED"]
+    assert uow.types(customer_stream(upline[0])) == ["LEVEL_UPGRADED"]
 
 
 async def test_an_unknown_refund_records_nothing() -> None:

@@ -6,7 +6,7 @@ import uuid
 
 from services.reward_worker import commands
 from services.reward_worker.domain import RewardRules
-from shared.events.checkout import CheckoutCompleted
+from shared.events.checkout import CheckoutCompleted, customer_stream, transaction_stream
 from shared.events.envelope import Envelope, Trace, make_envelope
 from shared.messaging.destinations import USER_NOTICES
 from tests.unit.reward_worker.fakes import FakeUnitOfWork
@@ -46,7 +46,7 @@ async def test_a_checkout_credits_each_upline_member_its_rounded_down_share() ->
         for depth, (member, points) in enumerate(zip(upline, expected, strict=False), 1)
     ]
     assert uow.checkouts[transaction_id].rewards_done
-    stream = commands.transaction_stream(transaction_id)
+    stream = transaction_stream(transaction_id)
     assert uow.types(stream) == ["POINTS_CREDITED", "REWARDS_DISTRIBUTED"]
     credited, distributed = uow.streams[stream]
     assert [e["entry_id"] for e in credited.data["entries"]] == [1, 2, 3, 4, 5]
@@ -116,7 +116,7 @@ async def test_a_credit_that_rounds_to_zero_is_skipped() -> None:
     assert rewarded is not None
     assert [(c.customer_id, c.points) for c in rewarded.distributed.credits] == [(first, 1)]
     assert uow.points == {first: 1}
-    (credited,) = uow.streams[commands.transaction_stream(transaction_id)][:1]
+    (credited,) = uow.streams[transaction_stream(transaction_id)][:1]
     assert len(credited.data["entries"]) == 1 and second not in uow.points
 
 
@@ -129,7 +129,7 @@ async def test_a_member_s_level_sets_the_rate_of_its_credit() -> None:
     await commands.distribute(uow, RULES, reward_job(uow, transaction_id))
 
     assert uow.points[referrer] == 1_100
-    (entry,) = uow.streams[commands.transaction_stream(transaction_id)][0].data["entries"]
+    (entry,) = uow.streams[transaction_stream(transaction_id)][0].data["entries"]
     assert (entry["level"], entry["rate"]) == (2, 110)
 
 
@@ -145,7 +145,7 @@ async def test_a_member_whose_points_reach_a_threshold_is_raised_and_told_first(
     raised = {(u.customer_id, u.old_level, u.new_level, u.total_points) for u in rewarded.upgrades}
     assert raised == {(referrer, 1, 3, 1_000), (above, 1, 2, 500)}
     assert (uow.levels[referrer], uow.levels[above]) == (3, 2)
-    assert uow.types(commands.customer_stream(referrer)) == ["LEVEL_UPGRADED"]
+    assert uow.types(customer_stream(referrer)) == ["LEVEL_UPGRADED"]
     # Members are locked in one order (like their accounts), so two jobs cannot deadlock.
     assert uow.locked_levels == sorted([referrer, above])
     # Each upgrade is told, then the rewards.
@@ -169,4 +169,4 @@ async def test_a_member_already_at_the_level_its_points_earn_is_not_raised_again
 
     assert rewarded is not None and rewarded.upgrades == ()
     assert uow.points[referrer] == 2_150 and uow.levels[referrer] == 3
-    assert not uow.locked_levels and commands.customer_stream(referrer) not in uow.streams
+    assert not uow.locked_levels and customer_stream(referrer) not in uow.streams
