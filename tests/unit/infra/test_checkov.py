@@ -1,5 +1,6 @@
-"""checkov scans the Kubernetes manifests as kustomize builds them (base and production): no
-check fails, and every check skipped has its reason in a `checkov.io/skip` annotation. A
+"""checkov scans the Kubernetes manifests as kustomize builds them (base and production), the
+CloudFormation template and the Dockerfile: no check fails, and every check skipped has its
+reason beside it (a `checkov.io/skip` annotation, the template's `Metadata.checkov`). A
 privileged pod scanned in the same run fails, so the scan is known to check something."""
 
 from __future__ import annotations
@@ -26,35 +27,35 @@ spec:
 """
 
 
-def scan(directory: Path) -> dict[str, Any]:
-    command = [
-        str(lint_tool("checkov")),
-        "--directory",
-        str(directory),
-        "--framework",
-        "kubernetes",
-        "--skip-download",  # no network: only the checks shipped with checkov
-        "--output",
-        "json",
-    ]
+FRAMEWORKS = ["kubernetes", "cloudformation", "dockerfile"]
+
+
+def scan(directory: Path) -> dict[str, dict[str, Any]]:
+    """checkov's report for each framework."""
+    command = [str(lint_tool("checkov")), "--directory", str(directory), "--framework"]
+    command += [*FRAMEWORKS, "--skip-download", "--output", "json"]  # no network
     done = subprocess.run(command, capture_output=True, text=True, timeout=120)
     assert done.stdout, done.stderr
-    report = json.loads(done.stdout)
-    return dict(report[0] if isinstance(report, list) else report)
+    reports = json.loads(done.stdout)
+    return {r["check_type"]: r for r in (reports if isinstance(reports, list) else [reports])}
 
 
 def test_checkov_fails_nothing_and_every_skip_says_why(tmp_path: Path) -> None:
     for overlay in ("base", "overlays/production"):
         (tmp_path / f"{Path(overlay).name}.yaml").write_text(build(K8S / overlay))
+    (tmp_path / "queues.yaml").write_text((ROOT / "infra" / "aws" / "queues.yaml").read_text())
+    (tmp_path / "Dockerfile").write_text((ROOT / "infra" / "Dockerfile").read_text())
     (tmp_path / "probe.yaml").write_text(PRIVILEGED)
-    report = scan(tmp_path)
-    assert report["summary"]["parsing_errors"] == 0
-    results = report["results"]
-    failed = {(c["file_path"], c["check_id"]) for c in results["failed_checks"]}
-    assert failed, "checkov failed nothing, not even the privileged probe pod"
+    reports = scan(tmp_path)
+    assert sorted(reports) == sorted(FRAMEWORKS)
+    failed = set()
+    for framework, report in reports.items():
+        assert report["summary"]["parsing_errors"] == 0, framework
+        results = report["results"]
+        assert results["passed_checks"], f"checkov checked nothing of {framework}"
+        failed |= {(c["file_path"], c["check_id"]) for c in results["failed_checks"]}
+        for skipped in results["skipped_checks"]:
+            reason = skipped["check_result"].get("suppress_comment", "")
+            assert len(reason) > 20, f"{skipped['check_id']} on {skipped['resource']}: no reason"
+    assert ("/probe.yaml", "CKV_K8S_16") in failed  # the privileged container
     assert {path for path, _ in failed} == {"/probe.yaml"}, sorted(failed)
-    assert ("/probe.yaml", "CKV_K8S_16") in failed  # privileged container
-    assert results["passed_checks"]
-    for skipped in results["skipped_checks"]:
-        reason = skipped["check_result"].get("suppress_comment", "")
-        assert len(reason) > 20, f"{skipped['check_id']} on {skipped['resource']}: no reason"
