@@ -13,8 +13,6 @@ second run of a finished job a no-op.
 
 from __future__ import annotations
 
-import uuid
-
 from aiohttp import web
 from prometheus_client import Counter, Gauge
 
@@ -27,6 +25,7 @@ from shared.events.envelope import Trace
 from shared.http.lifecycle import DATABASE, run_periodic
 from shared.logging import get_logger, new_correlation_id
 from shared.messaging.destinations import REWARD_JOBS
+from shared.messaging.outbox import unsent_job_ids
 from shared.messaging.outbox_app import use_outbox_relay
 from shared.storage.pool import Database
 from shared.workqueue.publisher import work_queue_publishers
@@ -64,18 +63,8 @@ async def reconcile_once(db: Database, after: float, *, batch: int = 500) -> int
         if not rows:
             return 0
         ids = [row["id"] for row in rows]
-        in_outbox = {
-            uuid.UUID(job_id)
-            for job_id in await conn.fetchval(
-                f"""SELECT coalesce(array_agg(attributes->>'jobId'), '{{}}')
-                    FROM {SCHEMA}.outbox
-                    WHERE sent_at IS NULL AND destination = $1
-                      AND attributes->>'jobId' = ANY($2::text[])""",
-                REWARD_JOBS,
-                [str(i) for i in ids],
-            )
-        }
-        stale = [row for row in rows if row["id"] not in in_outbox]
+        in_outbox = await unsent_job_ids(conn, SCHEMA, REWARD_JOBS, [str(i) for i in ids])
+        stale = [row for row in rows if str(row["id"]) not in in_outbox]
         for row in stale:
             trace = Trace(correlation_id=new_correlation_id())
             job = reward_job(row["id"], row["customer_id"], row["total"], row["tier"], trace)

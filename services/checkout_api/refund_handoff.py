@@ -16,6 +16,7 @@ from shared.events.checkout import RefundIssued
 from shared.events.envelope import Trace, make_envelope
 from shared.logging import get_logger, new_correlation_id
 from shared.messaging.destinations import REWARD_JOBS
+from shared.messaging.outbox import unsent_job_ids
 from shared.storage.pool import Database
 
 log = get_logger(__name__)
@@ -48,16 +49,7 @@ async def reconcile_refunds_once(db: Database, after: float, *, batch: int = 500
         if not rows:
             return 0
         ids = [str(row["id"]) for row in rows]
-        in_outbox = set(
-            await conn.fetchval(
-                f"""SELECT coalesce(array_agg(attributes->>'jobId'), '{{}}')
-                    FROM {SCHEMA}.outbox
-                    WHERE sent_at IS NULL AND destination = $1
-                      AND attributes->>'jobId' = ANY($2::text[])""",
-                REWARD_JOBS,
-                ids,
-            )
-        )
+        in_outbox = await unsent_job_ids(conn, SCHEMA, REWARD_JOBS, ids)
         stale = [row for row in rows if str(row["id"]) not in in_outbox]
         for row in stale:
             payload = RefundIssued.model_validate_json(row["data"])

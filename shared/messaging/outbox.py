@@ -10,6 +10,7 @@ relay marks it superseded instead of publishing it.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
@@ -94,6 +95,23 @@ async def add(
         guard.stream_id if guard else None,
         guard.version if guard else None,
     )
+
+
+async def unsent_job_ids(
+    conn: asyncpg.Connection, schema: str, destination: str, job_ids: Sequence[str]
+) -> set[str]:
+    """Which of these job ids (the `jobId` attribute) still wait unsent in the outbox: in
+    transit, not lost, so whoever queues lost jobs again must leave them be."""
+    if not job_ids:
+        return set()
+    found = await conn.fetchval(
+        f"""SELECT coalesce(array_agg(attributes->>'jobId'), '{{}}') FROM {schema}.outbox
+            WHERE sent_at IS NULL AND destination = $1
+              AND attributes->>'jobId' = ANY($2::text[])""",
+        destination,
+        list(job_ids),
+    )
+    return set(found)
 
 
 def superseded(schema: str) -> str:
