@@ -45,8 +45,7 @@ function start() {
   $("board").hidden = false;
   $("sign-out").hidden = false;
   refresh();
-  drawOwed();
-  drawDeadLetters();
+  drawHealing();
   timer = timer || setInterval(refresh, 2000);
 }
 
@@ -119,7 +118,7 @@ async function draw() {
     div.addEventListener("click", () => { browse = { state, cursor: null, next: null, search: browse.search }; refresh(); });
     return div;
   }));
-  await Promise.all([drawFailed(), drawClasses(), drawBrowse(), drawChart()]);
+  await Promise.all([drawFailed(), drawClasses(), drawBrowse(), drawChart(), drawSchedules()]);
 }
 
 async function drawFailed() {
@@ -169,7 +168,7 @@ async function drawBrowse() {
 }
 
 async function drawPage() {
-  const params = new URLSearchParams({ state: browse.state, limit: "20" });
+  const params = new URLSearchParams({ state: browse.state, limit: $("page-size").value });
   if (browse.cursor) params.set("cursor", browse.cursor);
   for (const [key, value] of Object.entries(browse.search)) if (value) params.set(key, value);
   const page = await api("/jobs?" + params);
@@ -213,48 +212,6 @@ async function drawChart() {
     (total ? `, mean run time ${Math.round(run / total)} ms, slowest minute ${Math.round(slowest)} ms` : "");
 }
 
-async function drawOwed() {
-  try {
-    const owed = await api("/owed");
-    $("owed-table").querySelector("tbody").replaceChildren(...owed.job_types.map((t) => {
-      const tr = document.createElement("tr");
-      tr.dataset.jobType = t.job_type;
-      tr.append(cell(t.job_type), cell(t.owed), cell(t.in_outbox), cell(t.in_broker), cell(t.missing));
-      return tr;
-    }));
-  } catch (error) {
-    if (!(error instanceof Refused)) $("owed-result").textContent = "owed work: " + error.message;
-  }
-}
-
-async function drawDeadLetters() {
-  try {
-    const { queues } = await api("/dead-letters");
-    $("dlq-list").replaceChildren(...queues.map((q) => {
-      const div = document.createElement("div");
-      div.className = "dlq";
-      div.dataset.queue = q.queue;
-      const title = document.createElement("h3");
-      // Counts are approximate in SQS (a message being looked at is "in flight").
-      const count = Math.max(q.visible + q.in_flight, (q.messages || []).length);
-      title.textContent = q.queue + ": " + (q.error ? q.error : count + " dead letters");
-      div.append(title);
-      for (const m of q.messages || []) {
-        const p = document.createElement("pre");
-        p.textContent = `${m.event_type || "?"} ${m.message_id} (received ${m.receive_count}×)\n${m.body}`;
-        div.append(p);
-      }
-      if (!q.error) div.append(button("redrive " + q.queue, async () => {
-        await act("redrive " + q.queue, "/dead-letters/" + q.queue + "/redrive", post(), (r) => r.sent + " sent back");
-        drawDeadLetters();
-      }));
-      return div;
-    }));
-  } catch (error) {
-    if (!(error instanceof Refused)) $("dlq-result").textContent = "dead letters: " + error.message;
-  }
-}
-
 $("login").addEventListener("submit", (event) => {
   event.preventDefault();
   const input = $("token");
@@ -282,12 +239,4 @@ $("search").addEventListener("submit", (event) => {
 $("search-clear").addEventListener("click", () => { $("search").reset(); browse.search = {}; browse.cursor = null; refresh(); });
 $("next-page").addEventListener("click", () => { browse.cursor = browse.next; refresh(); });
 $("first-page").addEventListener("click", () => { browse.cursor = null; refresh(); });
-$("owed-refresh").addEventListener("click", drawOwed);
-$("owed-requeue").addEventListener("click", async () => {
-  await act("re-enqueue owed", "/owed/requeue", post(), (r) =>
-    r.job_types.map((t) => `${t.job_type}: ${t.enqueued} of ${t.missing} missing enqueued`).join("; "));
-  $("owed-result").textContent = $("action-result").textContent;
-  drawOwed();
-});
-$("dlq-refresh").addEventListener("click", drawDeadLetters);
-if (sessionStorage.getItem(TOKEN_KEY)) start(); else signOut("");
+$("page-size").addEventListener("change", () => { browse.cursor = null; refresh(); });

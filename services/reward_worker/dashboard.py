@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 from aiohttp import web
 
 from services.reward_worker import dashboard_api, dashboard_heal
-from shared.errors import Forbidden, Problem, ServiceUnavailable
+from shared.errors import Forbidden, NotFound, Problem, ServiceUnavailable
 from shared.http.app import SETTINGS, RequestHandler
 from shared.http.auth import authenticate
 from shared.logging import get_logger
@@ -26,7 +26,8 @@ from shared.workqueue.inspect import BadQuery
 log = get_logger(__name__)
 
 PAGE = Path(__file__).with_name("dashboard.html")
-SCRIPT = Path(__file__).with_name("dashboard.js")  # the page's code, plain JavaScript
+# The page's code, plain JavaScript.
+SCRIPTS = {name: Path(__file__).with_name(f"{name}.js") for name in ("dashboard", "dashboard_heal")}
 LOOPBACK = ("localhost", "127.0.0.1", "[::1]")
 # Sec-Fetch-Site values of a request made by the dashboard's own page or typed by a person.
 OWN_SITE = frozenset({"same-origin", "none"})
@@ -115,11 +116,14 @@ def setup(app: web.Application, key: web.AppKey[WorkQueue]) -> None:
         return web.Response(text=PAGE.read_text(), content_type="text/html", headers=PAGE_HEADERS)
 
     async def script(request: web.Request) -> web.Response:
+        path = SCRIPTS.get(request.match_info["name"])
+        if path is None:
+            raise NotFound("script", request.match_info["name"])
         return web.Response(
-            text=SCRIPT.read_text(), content_type="application/javascript", headers=PAGE_HEADERS
+            text=path.read_text(), content_type="application/javascript", headers=PAGE_HEADERS
         )
 
     app.router.add_get("/dashboard", guarded(page, admin=False))
-    app.router.add_get("/dashboard/dashboard.js", guarded(script, admin=False))
+    app.router.add_get("/dashboard/{name}.js", guarded(script, admin=False))
     dashboard_api.add_routes(app, key, guarded)
     dashboard_heal.add_routes(app, key, guarded)

@@ -139,6 +139,15 @@ def add_routes(app: web.Application, key: web.AppKey[WorkQueue], guard: Guard) -
         minutes = await journal_for(queue).minutes(query.minutes)
         return web.json_response({"queue": queue.name, "minutes": minutes})
 
+    async def schedules(request: web.Request) -> web.Response:
+        return web.json_response({"schedules": await queue_of(request).schedules()})
+
+    async def remove_schedule(request: web.Request) -> web.Response:
+        schedule_id = request.match_info["schedule_id"]
+        if not await queue_of(request).remove_schedule(schedule_id):
+            raise NotFound("schedule", schedule_id)
+        return web.json_response({"id": schedule_id, "removed": True})
+
     api = "/dashboard/api"
     app.router.add_get(f"{api}/status", guard(status))
     app.router.add_get(f"{api}/jobs", guard(jobs))
@@ -153,6 +162,8 @@ def add_routes(app: web.Application, key: web.AppKey[WorkQueue], guard: Guard) -
     app.router.add_post(f"{api}/pause", guard(pause))
     app.router.add_post(f"{api}/resume", guard(resume))
     app.router.add_get(f"{api}/chart", guard(chart))
+    app.router.add_get(f"{api}/schedules", guard(schedules))
+    app.router.add_delete(f"{api}/schedules/{{schedule_id}}", guard(remove_schedule))
 
 
 def _job_id(request: web.Request) -> str:

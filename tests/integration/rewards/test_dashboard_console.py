@@ -1,7 +1,7 @@
 """The console in headless Chromium, every action by a click: a job's events, retry, retry of
-an error class, pause and resume, search and paging, promote, remove, clean, the chart, work
-owed by PostgreSQL re-enqueued, and dead letters redriven. Each state is saved as a
-screenshot in .artifacts/dashboard/ (git-ignored) for a person to look at."""
+an error class, pause and resume, search and paging, promote, remove, clean, the chart, a
+schedule removed, work owed by PostgreSQL re-enqueued, and dead letters redriven. Each
+state is saved as a screenshot in .artifacts/dashboard/ (git-ignored) for a person to see."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ from shared.storage.pool import Database
 from shared.workqueue import WorkQueue, create_work_queue
 from shared.workqueue.base import admin
 from shared.workqueue.history import journal_for
+from shared.workqueue.schedules import Schedule
 from tests.integration.rewards.conftest import create_chain, create_transactions
 from tests.integration.rewards.test_dashboard import CHROMIUM, CHROMIUM_ARGS
 from tests.support.http import serve
@@ -126,6 +127,16 @@ async def test_every_console_action_works_from_the_browser(
             await said("promote later: done")
             await page.locator('.count[data-state="waiting"]').click()
             await expect(rows).to_have_count(4)
+            # Two a page: the cursor of the first page leads to the other two.
+            await page.select_option("#page-size", "2")
+            await expect(rows).to_have_count(2)
+            shown = set(await rows.evaluate_all("rs => rs.map(r => r.dataset.jobId)"))
+            await page.get_by_role("button", name="next page").click()
+            await expect(rows.first).not_to_have_attribute("data-job-id", min(shown))
+            rest = set(await rows.evaluate_all("rs => rs.map(r => r.dataset.jobId)"))
+            assert shown | rest == {"wait-0", "wait-1", "wait-2", "later"} and not shown & rest
+            await expect(page.locator("#next-page")).to_be_disabled()
+            await page.get_by_role("button", name="first page").click()
 
             # Resumed, the waiting jobs run (and fail); one failed job is removed.
             await page.locator("#pause-toggle").click()
@@ -140,6 +151,14 @@ async def test_every_console_action_works_from_the_browser(
             await expect(failed).to_have_count(7)
             await expect(page.locator("#chart-summary")).to_contain_text("mean run time")
             await shot("4-chart")
+
+            # A schedule stored in the queue is shown, then removed.
+            await producer.add_schedule(Schedule("nightly", "UNKNOWN_JOB", cron="0 3 * * *"))
+            schedule = page.locator('#schedules tr[data-schedule-id="nightly"]')
+            await expect(schedule).to_contain_text("0 3 * * *")
+            await schedule.get_by_role("button", name="remove").click()
+            await said("remove schedule nightly: done")
+            await expect(schedule).to_have_count(0)
 
             # Clean failed jobs older than 0 s: the failed set empties.
             await page.fill("#clean-age", "0")

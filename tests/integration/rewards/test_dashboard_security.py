@@ -29,6 +29,8 @@ ROUTES = [
     ("POST", "/dashboard/api/pause"),
     ("POST", "/dashboard/api/resume"),
     ("GET", "/dashboard/api/chart"),
+    ("GET", "/dashboard/api/schedules"),
+    ("DELETE", "/dashboard/api/schedules/some-schedule"),
     ("GET", "/dashboard/api/owed"),
     ("POST", "/dashboard/api/owed/requeue"),
     ("GET", "/dashboard/api/dead-letters"),
