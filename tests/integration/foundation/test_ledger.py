@@ -110,15 +110,6 @@ async def test_the_same_kind_and_reference_transfers_once(db: Database, schema: 
     assert await _unbalanced(db, schema) == []
 
 
-def test_a_transfer_moves_a_positive_amount_between_two_accounts_of_one_unit() -> None:
-    with pytest.raises(ValueError, match="positive"):
-        top_up("x", 0, "r")
-    with pytest.raises(ValueError, match="two accounts"):
-        Transfer(None, "k", "r", wallet("x"), wallet("x"), 1)
-    with pytest.raises(ValueError, match="different units"):
-        Transfer(None, "k", "r", ledger.REWARDS, wallet("x"), 1)
-
-
 async def test_the_database_refuses_an_entry_of_the_wrong_sign(db: Database, schema: str) -> None:
     owner = str(uuid.uuid4())
     async with db.transaction() as conn:
