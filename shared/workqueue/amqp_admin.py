@@ -114,7 +114,7 @@ class AmqpAdmin:
     async def delete_everything(self) -> None:
         """Delete this queue's RabbitMQ queues and registry (tests and decommissioning)."""
         channel = await self.connect()
-        for name in list(self._queues):
+        for name in [*self._queues, *self.flow.ticket_queues]:
             await channel.queue_delete(name)
         await channel.exchange_delete(self.flow.control)
         await self.registry.delete(channel)

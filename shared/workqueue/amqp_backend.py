@@ -30,6 +30,7 @@ from shared.retry import chunked
 from shared.workqueue.amqp_admin import AmqpAdmin
 from shared.workqueue.amqp_failed import FailedJobs, migrate_legacy
 from shared.workqueue.amqp_flow import PAUSE_POLL, Flow
+from shared.workqueue.amqp_groups import GroupSlots
 from shared.workqueue.amqp_messages import (
     CONNECTION_ERRORS,
     Layout,
@@ -61,6 +62,7 @@ class AmqpWorkQueue(AmqpAdmin, BatchEnqueue):
         self.failed_jobs = FailedJobs(self)
         self.flow = Flow(self.layout.main, self.registry.sink_name)
         self.schedule_store = ScheduleStore(self)
+        self.groups = GroupSlots(self)
         self.paused = False
         self.connection: abc.AbstractConnection | None = None
         self._channel: abc.AbstractChannel | None = None
@@ -68,7 +70,6 @@ class AmqpWorkQueue(AmqpAdmin, BatchEnqueue):
         self._queues: dict[str, abc.AbstractQueue] = {}
         self._buffer: asyncio.Queue[abc.AbstractIncomingMessage] = asyncio.Queue()
         self._held: deque[abc.AbstractIncomingMessage] = deque()  # delivered, no ticket yet
-        self._limits: set[RateLimit] = set()  # ticket queues declared on this connection
         self._consumer_tag: str | None = None
         self._consume_queue: abc.AbstractQueue | None = None
         self._prefetch = 1  # the largest batch a claim asked for (the worker's concurrency)
@@ -87,7 +88,6 @@ class AmqpWorkQueue(AmqpAdmin, BatchEnqueue):
                 self._queues = await self.layout.declare(self._channel)
                 await self.registry.declare(self.connection, self._channel)
                 await self.flow.declare(self._channel)
-                self._limits.clear()
                 moved = await migrate_legacy(
                     self.connection, self._channel, self.layout.legacy_failed, self.layout.failed
                 )
@@ -103,6 +103,7 @@ class AmqpWorkQueue(AmqpAdmin, BatchEnqueue):
         self._consumer_tag = None
         self._consume_queue = None
         self._held.clear()
+        self.groups.forget()
         while not self._buffer.empty():
             self._buffer.get_nowait()
 
@@ -159,7 +160,7 @@ class AmqpWorkQueue(AmqpAdmin, BatchEnqueue):
         return flags
 
     async def claim(
-        self, count: int, timeout: float, *, limit: RateLimit | None = None
+        self, count: int, timeout: float, *, limit: RateLimit | None = None, group_limit: int = 0
     ) -> list[Job]:
         self._prefetch = max(self._prefetch, count)
         if await self._check_paused():
@@ -186,7 +187,7 @@ class AmqpWorkQueue(AmqpAdmin, BatchEnqueue):
             job = await self._accept(message)
             if job is not None:
                 jobs.append(job)
-        return jobs
+        return await self.groups.admit(jobs, group_limit) if group_limit > 0 else jobs
 
     async def _check_paused(self) -> bool:
         """True (after giving back what the broker pushed ahead) while the queue is paused."""
@@ -200,14 +201,8 @@ class AmqpWorkQueue(AmqpAdmin, BatchEnqueue):
         return self.paused
 
     async def _tickets(self, limit: RateLimit, wanted: int) -> int:
-        channel = await self.connect()
         try:
-            if limit not in self._limits:
-                self._queues[self.flow.ticket_queue(limit)] = await self.flow.declare_tickets(
-                    channel, limit
-                )
-                self._limits.add(limit)
-            return await self.flow.tickets(channel, limit, wanted)
+            return await self.flow.tickets(await self.connect(), limit, wanted)
         except CONNECTION_ERRORS as exc:
             await self._drop_connection()
             raise QueueUnavailable(f"amqp: {exc!r}") from exc
@@ -278,6 +273,7 @@ class AmqpWorkQueue(AmqpAdmin, BatchEnqueue):
         # Forgotten after the ack, in the background: a crash before leaves a completed id
         # known, as the Redis backend keeps completed ids.
         self.registry.forget_later([o.job.id for o in outcomes if o.kind == "completed"])
+        await self.groups.release([o.job for o in outcomes])
         if any(o.kind == "failed" for o in outcomes):
             try:
                 await self.failed_jobs.trim()
@@ -292,6 +288,7 @@ class AmqpWorkQueue(AmqpAdmin, BatchEnqueue):
         for job in jobs:
             with contextlib.suppress(QueueUnavailable):
                 await self._move(job.receipt, self.layout.main, attempts=job.attempt - 1)
+        await self.groups.release(jobs)
 
     async def close(self) -> None:
         await self.registry.flush(timeout=5.0)

@@ -36,10 +36,13 @@ class Flow:
         self._paused = False
         self._checked = -PAUSE_POLL
         self._burst = 1  # tickets asked for at once: doubles while granted, 1 after a refusal
+        self._declared: set[RateLimit] = set()  # ticket queues declared on this connection
+        self.ticket_queues: set[str] = set()  # every ticket queue this client used
 
     async def declare(self, channel: AbstractChannel) -> None:
         await channel.declare_exchange(self.control, aio_pika.ExchangeType.DIRECT, durable=True)
         self._checked = -PAUSE_POLL
+        self._declared.clear()
 
     async def set_paused(self, channel: AbstractChannel, paused: bool) -> None:
         sink = await channel.get_queue(self.sink, ensure=False)
@@ -70,6 +73,7 @@ class Flow:
         return f"{self.main}.rate.{limit.max_jobs}per{limit.window_ms}ms"
 
     async def declare_tickets(self, channel: AbstractChannel, limit: RateLimit) -> AbstractQueue:
+        self.ticket_queues.add(self.ticket_queue(limit))
         return await channel.declare_queue(
             self.ticket_queue(limit),
             durable=True,
@@ -82,6 +86,9 @@ class Flow:
 
     async def tickets(self, channel: AbstractChannel, limit: RateLimit, wanted: int) -> int:
         """How many of `wanted` jobs may start now (tickets the broker confirmed)."""
+        if limit not in self._declared:
+            await self.declare_tickets(channel, limit)
+            self._declared.add(limit)
         exchange = channel.default_exchange
         name = self.ticket_queue(limit)
         asked = min(wanted, self._burst)

@@ -103,7 +103,12 @@ def new_job_message(layout: Layout, job: NewJob) -> tuple[aio_pika.Message, str]
         job.job_type,
         json.dumps(job.payload, separators=(",", ":")).encode(),
         job.priority,
-        {"enqueued_at": int(time.time() * 1000), "attempts": 0, "history": "[]"},
+        {
+            "enqueued_at": int(time.time() * 1000),
+            "attempts": 0,
+            "history": "[]",
+            **({"group": job.group} if job.group else {}),
+        },
     )
     message.expiration = expiration
     return message, routing_key
@@ -121,6 +126,7 @@ def outcome_message(layout: Layout, o: Outcome) -> tuple[aio_pika.Message, str]:
         entry["hung"] = True
     history = [*job.history, entry]
     headers = {
+        **({"group": job.group} if job.group else {}),
         "enqueued_at": int(job.enqueued_at * 1000),
         "attempts": job.attempt,
         "history": json.dumps(history),
@@ -160,4 +166,5 @@ def job_from(message: AbstractIncomingMessage) -> Job:
         enqueued_at=int(headers.get("enqueued_at", 0) or 0) / 1000,
         history=json.loads(str(headers.get("history") or "[]")),
         receipt=message,
+        group=str(headers["group"]) if headers.get("group") else None,
     )

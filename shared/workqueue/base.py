@@ -28,6 +28,7 @@ class NewJob:
     job_id: str = field(default_factory=lambda: uuid.uuid4().hex)
     priority: int = 0
     delay: float = 0.0
+    group: str | None = None  # a concurrency group: a worker's group_limit caps its running jobs
 
     def __post_init__(self) -> None:
         if not 0 <= self.priority <= MAX_PRIORITY:
@@ -48,6 +49,7 @@ class Job:
     enqueued_at: float
     history: list[dict[str, Any]] = field(default_factory=list)
     receipt: Any = None
+    group: str | None = None
 
 
 @dataclass(frozen=True)
@@ -141,10 +143,16 @@ class WorkQueue(Protocol):
         ...
 
     async def claim(
-        self, count: int, timeout: float, *, limit: RateLimit | None = None
+        self,
+        count: int,
+        timeout: float,
+        *,
+        limit: RateLimit | None = None,
+        group_limit: int = 0,
     ) -> list[Job]:
         """Take up to `count` jobs, blocking up to `timeout` seconds for the first one; none
-        while the queue is paused, and no more than `limit` leaves across all workers."""
+        while the queue is paused, no more than `limit` leaves across all workers, and no job
+        of a group that has `group_limit` jobs running (0: no limit)."""
         ...
 
     paused: bool

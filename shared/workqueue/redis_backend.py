@@ -17,7 +17,7 @@ from typing import Any
 import redis.asyncio as aioredis
 
 from shared.retry import chunked
-from shared.workqueue import redis_control, redis_safety
+from shared.workqueue import redis_claim, redis_control, redis_safety
 from shared.workqueue import redis_scripts as lua
 from shared.workqueue.base import BatchEnqueue, Job, NewJob, Outcome, QueueUnavailable, RateLimit
 from shared.workqueue.redis_schedules import CONNECTION_ERRORS, RedisSchedules
@@ -52,7 +52,8 @@ class RedisWorkQueue(RedisSchedules, BatchEnqueue):
         self._scripts = {
             name: self.redis.register_script(getattr(module, name))
             for module, names in (
-                (lua, ("ENQUEUE", "CLAIM", "SETTLE", "EXTEND", "RELEASE", "RETRY_FAILED")),
+                (lua, ("ENQUEUE", "SETTLE", "EXTEND", "RELEASE", "RETRY_FAILED")),
+                (redis_claim, ("CLAIM",)),
                 (lua, ("REMOVE", "PURGE_COMPLETED")),
                 (redis_control, ("PAUSE", "PROMOTE", "ADD_SCHEDULE", "REMOVE_SCHEDULE")),
                 (redis_control, ("DUE_SCHEDULES", "FIRE_SCHEDULE")),
@@ -83,6 +84,7 @@ class RedisWorkQueue(RedisSchedules, BatchEnqueue):
                             _dumps(job.payload),
                             job.priority,
                             int(job.delay * 1000),
+                            *([job.group] if job.group else []),
                         ]
                         for job in chunk
                     ]
@@ -93,9 +95,9 @@ class RedisWorkQueue(RedisSchedules, BatchEnqueue):
         return [flag == "1" for flags in results for flag in flags]
 
     async def claim(
-        self, count: int, timeout: float, *, limit: RateLimit | None = None
+        self, count: int, timeout: float, *, limit: RateLimit | None = None, group_limit: int = 0
     ) -> list[Job]:
-        jobs, now, next_due, rate_wait = await self._claim(count, limit)
+        jobs, now, next_due, rate_wait = await self._claim(count, limit, group_limit)
         if jobs or timeout <= 0:
             return jobs
         if rate_wait > 0:
@@ -107,15 +109,18 @@ class RedisWorkQueue(RedisSchedules, BatchEnqueue):
                 await self.redis.blpop([self.key("wake")], timeout=min(timeout, due))
             except CONNECTION_ERRORS as exc:
                 raise QueueUnavailable(f"redis: {exc}") from exc
-        jobs, _, _, _ = await self._claim(count, limit)
+        jobs, _, _, _ = await self._claim(count, limit, group_limit)
         return jobs
 
-    async def _claim(self, count: int, limit: RateLimit | None) -> tuple[list[Job], int, int, int]:
+    async def _claim(
+        self, count: int, limit: RateLimit | None, group_limit: int
+    ) -> tuple[list[Job], int, int, int]:
         # A random token per claim fences it: attempt numbers repeat (a release gives one
         # back, a retried failed job starts again at 1), a 64-bit random token does not.
         tokens = [secrets.token_hex(8) for _ in range(max(0, count))]
         rate = [limit.max_jobs, limit.window_ms] if limit else [0, 0]
-        out = json.loads(await self._run("CLAIM", [count, self.visibility_ms, *rate, *tokens]))
+        args = [count, self.visibility_ms, *rate, group_limit, *tokens]
+        out = json.loads(await self._run("CLAIM", args))
         now, next_due = int(out[0]), int(out[1])
         self.paused = bool(out[3])
         jobs = [
@@ -128,8 +133,11 @@ class RedisWorkQueue(RedisSchedules, BatchEnqueue):
                 enqueued_at=int(enqueued_at) / 1000,
                 history=json.loads(history or "[]"),
                 receipt=token,
+                group=group or None,
             )
-            for job_id, type_, payload, priority, attempts, enqueued_at, history, token in out[5:]
+            for job_id, type_, payload, priority, attempts, enqueued_at, history, token, group in (
+                out[5:]
+            )
         ]
         return jobs, now, next_due, int(out[4])
 
@@ -168,10 +176,13 @@ class RedisWorkQueue(RedisSchedules, BatchEnqueue):
             async with self.redis.pipeline(transaction=False) as pipe:
                 for state in states:
                     pipe.zcard(self.key(state))
-                counts = await pipe.execute()
+                pipe.get(self.key("parked"))
+                *counts, parked = await pipe.execute()
         except CONNECTION_ERRORS as exc:
             raise QueueUnavailable(f"redis: {exc}") from exc
-        return dict(zip(states, (int(c) for c in counts), strict=True))
+        result: dict[str, int | None] = dict(zip(states, map(int, counts), strict=True))
+        result["waiting"] = int(counts[0]) + int(parked or 0)  # parked: held by a group limit
+        return result
 
     async def failed(self, start: int = 0, count: int = 50) -> list[dict[str, Any]]:
         ids: list[str] = await self.redis.zrevrange(  # type: ignore[assignment]

@@ -14,6 +14,9 @@ Keys (the `{name}` hash tag keeps one queue in one cluster slot):
     wq:{name}:seq       sequence for FIFO order within a priority
     wq:{name}:paused    exists while the queue is paused (claims take nothing)
     wq:{name}:rate      jobs claimed in the current rate-limit window (expires with it)
+    wq:{name}:groups    hash: concurrency group -> how many of its jobs run now
+    wq:{name}:parked:<g> zset: group g's jobs held back by its limit (by their score)
+    wq:{name}:parked    how many jobs the parked sets hold together
 """
 
 from __future__ import annotations
@@ -27,6 +30,21 @@ local function wake(n)
   local add = math.min(n, 64 - len)
   for _ = 1, add do redis.call('LPUSH', p .. 'wake', '1') end
 end
+-- A job of a concurrency group leaves it (settled, released, stalled or removed): the
+-- group's count drops and the oldest job parked behind its limit waits again.
+local function leave_group(key)
+  local group = redis.call('HGET', key, 'group')
+  if not group then return end
+  if redis.call('HINCRBY', p .. 'groups', group, -1) <= 0 then
+    redis.call('HDEL', p .. 'groups', group)
+  end
+  local parked = redis.call('ZPOPMIN', p .. 'parked:' .. group, 1)
+  if #parked > 0 then
+    redis.call('ZADD', p .. 'waiting', parked[2], parked[1])
+    redis.call('DECR', p .. 'parked')
+    wake(1)
+  end
+end
 local function trim(set, keep)
   local over = redis.call('ZCARD', p .. set) - keep
   if over > 0 then
@@ -36,8 +54,8 @@ local function trim(set, keep)
 end
 """
 
-# ARGV[1]: JSON list of [id, type, payload (JSON text), priority, delay_ms]. Returns a string
-# of one "1" (added) or "0" (id already known) per job. JSON in and out keeps a batch of
+# ARGV[1]: JSON list of [id, type, payload (JSON text), priority, delay_ms, group?]. Returns
+# a string of one "1" (added) or "0" (id already known) per job. JSON in and out keeps a batch of
 # thousands of jobs to one argument and one reply, cheap to encode and parse.
 ENQUEUE = (
     PRELUDE
@@ -55,6 +73,7 @@ for i, job in ipairs(jobs) do
     local score = -prio * 1e12 + seq + i
     redis.call('HSET', key, 'type', job[2], 'payload', job[3], 'priority', prio,
       'score', score, 'attempts', 0, 'enqueued_at', now, 'history', '[]')
+    if job[6] then redis.call('HSET', key, 'group', job[6]) end
     if delay > 0 then
       redis.call('HSET', key, 'state', 'delayed')
       redis.call('ZADD', p .. 'delayed', now + delay, id)
@@ -69,76 +88,6 @@ for i, job in ipairs(jobs) do
 end
 if ready + delayed > 0 then wake(math.max(1, math.min(ready, 8))) end
 return table.concat(added)
-"""
-)
-
-# ARGV: count, visibility_ms, rate_max (0: no limit), rate_window_ms, then `count` random
-# tokens (one per claim; the client draws them, since a script's PRNG is seeded the same way
-# on every call). Promotes due delayed jobs, recovers stalled ones (their claims become
-# void), then claims, unless the queue is paused, and no more than the rate limit leaves in
-# its window (a fixed window, as BullMQ's limiter). Returns JSON [now, next_due_or_-1,
-# recovered, paused (0/1), rate_wait_ms (0: not limited), [id, type, payload, priority,
-# attempts, enqueued_at, history, token], ...].
-CLAIM = (
-    PRELUDE
-    + """
-local count, vis = tonumber(ARGV[1]), tonumber(ARGV[2])
-local rate_max, rate_ms = tonumber(ARGV[3]), tonumber(ARGV[4])
-local function back_to_waiting(id, set)
-  redis.call('ZREM', p .. set, id)
-  local key = p .. 'job:' .. id
-  local score = redis.call('HGET', key, 'score')
-  if score then
-    redis.call('ZADD', p .. 'waiting', score, id)
-    redis.call('HSET', key, 'state', 'waiting')
-    redis.call('HDEL', key, 'token')
-  end
-end
-for _, id in ipairs(redis.call('ZRANGEBYSCORE', p .. 'delayed', '-inf', now, 'LIMIT', 0, 1000)) do
-  back_to_waiting(id, 'delayed')
-end
-local stalled = redis.call('ZRANGEBYSCORE', p .. 'active', '-inf', now, 'LIMIT', 0, 1000)
-for _, id in ipairs(stalled) do
-  back_to_waiting(id, 'active')
-  redis.call('HINCRBY', p .. 'job:' .. id, 'stalls', 1)
-end
-local out = {tostring(now), -1, #stalled, 0, 0}
-if redis.call('EXISTS', p .. 'paused') == 1 then
-  out[4] = 1
-  count = 0
-end
-if count > 0 and rate_max > 0 then
-  local used = tonumber(redis.call('GET', p .. 'rate') or '0')
-  count = math.max(0, math.min(count, rate_max - used))
-  if count == 0 and redis.call('ZCARD', p .. 'waiting') > 0 then
-    out[5] = math.max(1, redis.call('PTTL', p .. 'rate'))
-  end
-end
-if count > 0 then
-  local popped = redis.call('ZPOPMIN', p .. 'waiting', count)
-  local claimed = 0
-  for i = 1, #popped, 2 do
-    local id = popped[i]
-    local key = p .. 'job:' .. id
-    if redis.call('EXISTS', key) == 1 then
-      claimed = claimed + 1
-      local token = ARGV[4 + (i + 1) / 2]
-      local attempts = redis.call('HINCRBY', key, 'attempts', 1)
-      redis.call('HSET', key, 'state', 'active', 'started_at', now, 'token', token)
-      redis.call('ZADD', p .. 'active', now + vis, id)
-      local f = redis.call('HMGET', key, 'type', 'payload', 'priority', 'enqueued_at', 'history')
-      out[#out + 1] = {id, f[1], f[2], f[3], attempts, f[4], f[5], token}
-    end
-  end
-  if rate_max > 0 and claimed > 0 then
-    if redis.call('INCRBY', p .. 'rate', claimed) == claimed then
-      redis.call('PEXPIRE', p .. 'rate', rate_ms)
-    end
-  end
-end
-local nxt = redis.call('ZRANGE', p .. 'delayed', 0, 0, 'WITHSCORES')
-if #nxt > 0 then out[2] = nxt[2] end
-return cjson.encode(out)
 """
 )
 
@@ -158,6 +107,7 @@ for _, o in ipairs(cjson.decode(ARGV[3])) do
     redis.call('HDEL', key, 'token')
     redis.call('ZREM', p .. 'active', id)
     redis.call('ZREM', p .. 'waiting', id)
+    leave_group(key)
     applied = applied + 1
     if kind == 'completed' then
       redis.call('HSET', key, 'state', 'completed', 'finished_at', now)
@@ -217,6 +167,7 @@ for i = 1, #ARGV, 2 do
   if redis.call('HGET', key, 'token') == ARGV[i + 1]
       and redis.call('ZREM', p .. 'active', id) == 1 then
     redis.call('HDEL', key, 'token')
+    leave_group(key)
     redis.call('HINCRBY', key, 'attempts', -1)
     redis.call('HSET', key, 'state', 'waiting')
     redis.call('ZADD', p .. 'waiting', redis.call('HGET', key, 'score'), id)
@@ -254,10 +205,16 @@ REMOVE = (
     PRELUDE
     + """
 local id = ARGV[1]
-for _, set in ipairs({'waiting', 'active', 'delayed', 'failed', 'completed'}) do
+local key = p .. 'job:' .. id
+if redis.call('ZREM', p .. 'active', id) == 1 then leave_group(key) end
+local group = redis.call('HGET', key, 'group')
+if group and redis.call('ZREM', p .. 'parked:' .. group, id) == 1 then
+  redis.call('DECR', p .. 'parked')
+end
+for _, set in ipairs({'waiting', 'delayed', 'failed', 'completed'}) do
   redis.call('ZREM', p .. set, id)
 end
-return redis.call('DEL', p .. 'job:' .. id)
+return redis.call('DEL', key)
 """
 )
 

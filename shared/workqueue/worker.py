@@ -58,6 +58,7 @@ class Worker:
         deadlines: dict[str, float] | None = None,
         default_deadline: float | None = None,
         rate_limit: RateLimit | None = None,
+        group_limit: int = 0,
         schedules: bool = True,
     ) -> None:
         self.queue = queue
@@ -70,6 +71,7 @@ class Worker:
         self.deadlines = deadlines or {}
         self.default_deadline = default_deadline
         self.rate_limit = rate_limit
+        self.group_limit = group_limit  # running jobs per NewJob.group, across workers (0: any)
         self.schedules = schedules
         self._seen_paused = False
         self._running: dict[asyncio.Task[None], Job] = {}
@@ -122,7 +124,9 @@ class Worker:
                 await self._slot_free.wait()
                 continue
             try:
-                jobs = await self.queue.claim(free, IDLE_WAIT, limit=self.rate_limit)
+                jobs = await self.queue.claim(
+                    free, IDLE_WAIT, limit=self.rate_limit, group_limit=self.group_limit
+                )
                 failures = 0
                 self._note_pause()
             except Exception as exc:  # the loop outlives any broker trouble

@@ -21,7 +21,9 @@ class MemoryQueue:
         self.outcomes: list[Outcome] = []
         self.settled = asyncio.Event()
 
-    async def claim(self, count: int, timeout: float, *, limit: Any = None) -> list[Job]:
+    async def claim(
+        self, count: int, timeout: float, *, limit: Any = None, group_limit: int = 0
+    ) -> list[Job]:
         if self.errors:
             raise self.errors.pop(0)
         taken, self.jobs = self.jobs[:count], self.jobs[count:]
