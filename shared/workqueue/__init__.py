@@ -58,6 +58,7 @@ def create_work_queue(settings: Settings, *, name: str | None = None) -> WorkQue
         visibility_timeout=settings.work_queue_visibility_timeout,
         keep_completed=settings.work_queue_keep_completed,
         keep_failed=settings.work_queue_keep_failed,
+        priority_aging=settings.work_queue_priority_aging,
     )
 
 

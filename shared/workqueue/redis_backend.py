@@ -36,8 +36,10 @@ class RedisWorkQueue(RedisSchedules, BatchEnqueue):
         visibility_timeout: float = 30.0,
         keep_completed: int = 10_000,
         keep_failed: int = 10_000,
+        priority_aging: float = 0.0,
     ) -> None:
         self.name = name
+        self.aging_ms = int(priority_aging * 1000)  # head start per priority level (0: strict)
         self.prefix = f"wq:{{{name}}}:"
         self.visibility_ms = int(visibility_timeout * 1000)
         self.keep_completed = keep_completed
@@ -88,7 +90,8 @@ class RedisWorkQueue(RedisSchedules, BatchEnqueue):
                         ]
                         for job in chunk
                     ]
-                    await script(keys=[self.prefix], args=[_dumps(batch)], client=pipe)
+                    args: list[str | int] = [_dumps(batch), self.aging_ms]
+                    await script(keys=[self.prefix], args=args, client=pipe)
                 results = await pipe.execute()
         except CONNECTION_ERRORS as exc:
             raise QueueUnavailable(f"redis: {exc}") from exc

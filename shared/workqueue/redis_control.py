@@ -72,7 +72,8 @@ return cjson.encode(out)
 """
 )
 
-# ARGV: schedule id, tick (ms), next tick (ms), job id, job type, payload, priority. The
+# ARGV: schedule id, tick (ms), next tick (ms), job id, job type, payload, priority, aging
+# (ms per priority level, 0: strict). The
 # worker whose tick is still the schedule's next one moves it on and enqueues the tick's job
 # (the per-tick claim); any other worker finds the tick moved and does nothing. Returns 1
 # if a job was enqueued.
@@ -86,7 +87,7 @@ local id = ARGV[4]
 local key = p .. 'job:' .. id
 if redis.call('EXISTS', key) == 1 then return 0 end
 local prio = tonumber(ARGV[7])
-local score = -prio * 1e12 + redis.call('INCR', p .. 'seq')
+local score = job_score(prio, redis.call('INCR', p .. 'seq'), now, tonumber(ARGV[8]))
 redis.call('HSET', key, 'type', ARGV[5], 'payload', ARGV[6], 'priority', prio, 'score', score,
   'attempts', 0, 'enqueued_at', now, 'history', '[]', 'state', 'waiting', 'schedule', sid)
 redis.call('ZADD', p .. 'waiting', score, id)

@@ -27,6 +27,7 @@ def dumps(value: Any) -> str:
 
 class RedisSchedules:
     redis: aioredis.Redis
+    aging_ms: int
 
     def key(self, suffix: str) -> str:
         raise NotImplementedError
@@ -67,7 +68,8 @@ class RedisSchedules:
             tick_ms = int(float(tick))
             args = [sid, tick_ms, schedule.next_after_ms(max(now, tick_ms))]
             job = [schedule.job_id(tick_ms), schedule.job_type, dumps(schedule.payload)]
-            fired += int(await self._run("FIRE_SCHEDULE", [*args, *job, schedule.priority]))
+            rank = [schedule.priority, self.aging_ms]
+            fired += int(await self._run("FIRE_SCHEDULE", [*args, *job, *rank]))
         if out[2:]:
             return fired, 0.0  # ask again at once: the next tick may be due already
         return fired, None if first < 0 else max(0.0, (first - now) / 1000)

@@ -5,7 +5,8 @@ Keys (the `{name}` hash tag keeps one queue in one cluster slot):
                         started_at, finished_at, error, traceback, history (JSON list),
                         hung (attempts cancelled at their deadline),
                         token (the random token of the claim that holds the job, if any)
-    wq:{name}:waiting   zset by score = -priority * 1e12 + sequence (ZPOPMIN: priority, FIFO)
+    wq:{name}:waiting   zset by score = -priority * 1e12 + sequence (ZPOPMIN: priority, FIFO),
+                        or with priority aging by ready time less a head start per level
     wq:{name}:active    zset by visibility deadline (ms); expired entries are stalled jobs
     wq:{name}:delayed   zset by due time (ms)
     wq:{name}:failed    zset by failure time (ms)
@@ -29,6 +30,14 @@ local function wake(n)
   local len = redis.call('LLEN', p .. 'wake')
   local add = math.min(n, 64 - len)
   for _ = 1, add do redis.call('LPUSH', p .. 'wake', '1') end
+end
+-- A job's rank in `waiting` (lowest first). Strict priority: -priority * 1e12 + sequence.
+-- With aging (ms per priority level) the rank is the time the job became ready minus a head
+-- start of its priority, so a job of priority 0 that waited p * aging ms ranks with a new job
+-- of priority p: a stream of high-priority jobs cannot starve a low one.
+local function job_score(prio, seq, ready_at, aging)
+  if aging > 0 then return (ready_at - prio * aging) * 1000 + seq % 1000 end
+  return -prio * 1e12 + seq
 end
 -- A job of a concurrency group leaves it (settled, released, stalled or removed): the
 -- group's count drops and the oldest job parked behind its limit waits again.
@@ -54,13 +63,15 @@ local function trim(set, keep)
 end
 """
 
-# ARGV[1]: JSON list of [id, type, payload (JSON text), priority, delay_ms, group?]. Returns
+# ARGV[1]: JSON list of [id, type, payload (JSON text), priority, delay_ms, group?]; ARGV[2]:
+# priority aging in ms per level (0: strict priorities). Returns
 # a string of one "1" (added) or "0" (id already known) per job. JSON in and out keeps a batch of
 # thousands of jobs to one argument and one reply, cheap to encode and parse.
 ENQUEUE = (
     PRELUDE
     + """
 local jobs = cjson.decode(ARGV[1])
+local aging = tonumber(ARGV[2] or '0')
 local n = #jobs
 local seq = redis.call('INCRBY', p .. 'seq', n) - n
 local added, ready, delayed = {}, 0, 0
@@ -70,7 +81,7 @@ for i, job in ipairs(jobs) do
   if redis.call('EXISTS', key) == 1 then
     added[i] = '0'
   else
-    local score = -prio * 1e12 + seq + i
+    local score = job_score(prio, seq + i, now + delay, aging)
     redis.call('HSET', key, 'type', job[2], 'payload', job[3], 'priority', prio,
       'score', score, 'attempts', 0, 'enqueued_at', now, 'history', '[]')
     if job[6] then redis.call('HSET', key, 'group', job[6]) end
