@@ -51,8 +51,8 @@ class LogScan:
             kinds = [name for name, value in self.secrets.items() if value in line]
             if BEARER_TOKEN.search(line):
                 kinds.append("bearer token")
-            if PASSWORD_IN_URL.search(line):
-                kinds.append("password in a URL")
+            if any(set(m.group(1)) != {"*"} for m in PASSWORD_IN_URL.finditer(line)):
+                kinds.append("password in a URL")  # a masked one (amqp://u:******@) is fine
             if kinds:
                 found.append(f"{source}, line {number}: {', '.join(kinds)}: {self.mask(line)}")
         self.sources[source.split(" ")[0]] += 1

@@ -16,6 +16,7 @@ from shared.config import Settings
 from shared.http.auth import mint_token
 from shared.messaging.sqs import sqs_client
 from shared.storage.pool import Database
+from tests.faults.harness import kill_at
 from tests.faults.processes import ServiceProcess
 from tests.faults.queues import expected_messages
 from tests.faults.report import record
@@ -92,7 +93,6 @@ async def test_booking_api_killed_twice_mid_workload_delivers_every_booking_once
     consumer = ServiceProcess(
         "provider_consumer", own_queues.model_copy(update={"consumer_wait_time": 1})
     )
-    booked_at_kill: list[int] = []
     try:
         api.start()
         consumer.start()
@@ -101,15 +101,11 @@ async def test_booking_api_killed_twice_mid_workload_delivers_every_booking_once
             slots = await _create_slots(session, api, own_queues.jwt_secret)
             bookers = Bookers(api, own_queues.jwt_secret, list(slots))
             tasks = [asyncio.create_task(bookers.run(session)) for _ in range(BOOKERS)]
-            for threshold in KILL_AT:
 
-                async def reached(threshold: int = threshold) -> bool:
-                    return len(bookers.booked) >= threshold
+            async def booked() -> int:
+                return len(bookers.booked)
 
-                await eventually(reached, timeout=120, what=f"{threshold} bookings")
-                api.kill()
-                booked_at_kill.append(len(bookers.booked))
-                api.start()
+            booked_at_kill = await kill_at(api, booked, KILL_AT, what="bookings", interval=0.05)
             await asyncio.gather(*tasks)
         booking_ids = list(bookers.booked.values())
         async with db.acquire() as conn:

@@ -16,11 +16,11 @@ from shared.config import Settings
 from shared.http.auth import mint_token
 from shared.storage import ledger
 from shared.storage.pool import Database
-from tests.faults.processes import ServiceProcess
+from tests.faults.harness import customers_via, kill_at, referral_chain
+from tests.faults.processes import ServiceProcess, checkout_admin
 from tests.faults.report import record
 from tests.faults.rewards import count_rewards, wait_all_rewarded
 from tests.support.http import bearer
-from tests.support.wait import eventually
 
 BUYERS = 6
 ORDERS = 600
@@ -64,55 +64,31 @@ class Orders:
                 await asyncio.sleep(0.1)
 
 
-async def _admin(
-    session: aiohttp.ClientSession, api: ServiceProcess, path: str, body: dict
-) -> dict:  # type: ignore[type-arg]
-    headers = {
-        **bearer(mint_token(api.settings.jwt_secret, "admin-1", "admin")),
-        "Idempotency-Key": str(uuid.uuid4()),
-    }
-    async with session.post(f"{api.url}{path}", json=body, headers=headers) as response:
-        payload = await response.json(content_type=None)
-        assert response.status == 201, payload
-        return dict(payload)
-
-
 @pytest.mark.timeout(300)
 async def test_checkout_api_killed_twice_mid_workload_charges_and_rewards_each_order_once(
     own_queues: Settings, db: Database
 ) -> None:
     api = ServiceProcess("checkout_api", own_queues)
     worker = ServiceProcess("reward_worker", own_queues)
-    paid_at_kill: list[int] = []
     try:
         api.start()
         worker.start()
         await api.ready()
         async with aiohttp.ClientSession() as session:
-            product = (await _admin(session, api, "/products", {"name": "Tea", "price": PRICE}))[
-                "id"
-            ]
-            chain = [(await _admin(session, api, "/customers", {"name": "root"}))["id"]]
-            for i in range(BUYERS):
-                member = {"name": f"m{i}", "referrer_id": chain[-1]}
-                chain.append((await _admin(session, api, "/customers", member))["id"])
+            admin = checkout_admin(session, api)
+            product = (await admin("/products", {"name": "Tea", "price": PRICE}))["id"]
+            chain = await referral_chain(customers_via(admin), BUYERS)
             buyers = chain[1:]
             funds = ORDERS * PRICE
             for buyer in buyers:
-                await _admin(
-                    session, api, "/wallet/top-ups", {"customer_id": buyer, "amount": funds}
-                )
+                await admin("/wallet/top-ups", {"customer_id": buyer, "amount": funds})
             orders = Orders(api.url, own_queues.jwt_secret, product)
             tasks = [asyncio.create_task(orders.run(session, b)) for b in buyers]
-            for threshold in KILL_AT:
 
-                async def reached(threshold: int = threshold) -> bool:
-                    return len(orders.paid) >= threshold
+            async def paid() -> int:
+                return len(orders.paid)
 
-                await eventually(reached, timeout=120, what=f"{threshold} orders")
-                api.kill()
-                paid_at_kill.append(len(orders.paid))
-                api.start()
+            paid_at_kill = await kill_at(api, paid, KILL_AT, what="orders", interval=0.05)
             await asyncio.gather(*tasks)
         ids = list(orders.paid.values())
         await wait_all_rewarded(db, ids)

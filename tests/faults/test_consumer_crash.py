@@ -11,6 +11,7 @@ import pytest
 from shared.config import Settings
 from shared.messaging.sqs import sqs_client
 from shared.storage.pool import Database
+from tests.faults.harness import kill_at
 from tests.faults.processes import ServiceProcess
 from tests.faults.queues import queue_counts
 from tests.faults.report import record
@@ -86,18 +87,11 @@ async def test_a_consumer_killed_twice_mid_stream_handles_every_event_exactly_on
         process = ServiceProcess(consumer.service, own_queues.model_copy(
             update={"consumer_wait_time": 1, "consumer_queue_depth_interval": 1.0}
         ))  # fmt: skip
-        handled_at_kill = []
         try:
             process.start()
-            for threshold in KILL_AT:
-
-                async def reached(threshold: int = threshold) -> bool:
-                    return await _handled(db, consumer, ids) >= threshold
-
-                await eventually(reached, timeout=120, interval=0.02, what=f"{threshold} handled")
-                process.kill()
-                handled_at_kill.append(await _handled(db, consumer, ids))
-                process.start()
+            handled_at_kill = await kill_at(
+                process, lambda: _handled(db, consumer, ids), KILL_AT, what="handled"
+            )
 
             async def all_handled_and_queue_empty() -> bool:
                 return await _handled(db, consumer, ids) == EVENTS and await queue_counts(

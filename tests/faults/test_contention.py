@@ -10,15 +10,13 @@ from collections.abc import AsyncIterator
 import aiohttp
 import pytest
 
-from services.checkout_api.app import create_app as create_checkout_app
 from shared.config import Settings
-from shared.http.lifecycle import DATABASE
 from shared.storage import ledger
 from shared.storage.pool import Database
+from tests.faults.harness import checkout_in_process
 from tests.faults.report import record
 from tests.integration.booking.api import BookingApi, running, unique
 from tests.integration.checkout.conftest import Api
-from tests.support.http import serve
 
 BOOKERS = 500
 PRICE = 1999
@@ -35,10 +33,8 @@ async def booking(settings: Settings) -> AsyncIterator[BookingApi]:
 
 @pytest.fixture
 async def checkout(own_queues: Settings) -> AsyncIterator[Api]:
-    app = create_checkout_app(own_queues)
-    async with serve(app) as client:
-        await app[DATABASE].wait_ready(timeout=10)
-        yield Api(client, own_queues)
+    async with checkout_in_process(own_queues) as api:
+        yield api
 
 
 @pytest.mark.timeout(300)

@@ -18,6 +18,7 @@ from aiohttp import web
 
 from shared.config import Settings
 from shared.storage.pool import Database
+from tests.faults.harness import customers_via, referral_chain
 from tests.faults.load_workload import Load, Urls
 from tests.faults.processes import ServiceProcess, checkout_admin
 from tests.faults.queues import queue_depths
@@ -97,11 +98,7 @@ async def test_a_minute_of_mixed_load_stays_flat_and_drains(
     async with aiohttp.ClientSession(connector=connector) as session:
         admin = checkout_admin(session, stack["checkout_api"])
         product = (await admin("/products", {"name": "Tea", "price": 100}))["id"]
-        chain = [(await admin("/customers", {"name": "root"}))["id"]]
-        for i in range(CHECKOUT_BUYERS):
-            chain.append(
-                (await admin("/customers", {"name": f"m{i}", "referrer_id": chain[-1]}))["id"]
-            )
+        chain = await referral_chain(customers_via(admin), CHECKOUT_BUYERS)
         for buyer in chain[1:]:
             await admin("/wallet/top-ups", {"customer_id": buyer, "amount": 10**8})
         urls = Urls(*(stack[name].url for name in SERVICES[:4]))
@@ -149,13 +146,20 @@ async def test_a_minute_of_mixed_load_stays_flat_and_drains(
                 "ORDER BY id LIMIT 3"
             )
         tails = {name: p.output(tail=1500) for name, p in stack.items()}
+        tails["notification_consumer metrics"] = await _consumer_metrics(stack)
         raise AssertionError(f"{exc}; left: {left}; {[dict(r) for r in stuck]}; {tails}") from None
     drained_in = time.monotonic() - drained_in
     outputs = {name: p.output() for name, p in stack.items()}
     for process in stack.values():
         process.close()
 
-    assert load.errors() == 0, load.unexpected
+    warnings = [
+        f"{name}: {line}"
+        for name, p in stack.items()
+        for line in p.output(tail=None).splitlines()
+        if '"level": "warning"' in line or '"level": "error"' in line
+    ]
+    assert load.errors() == 0, (load.unexpected, warnings[-20:])
     assert hooks, "the webhook channel delivered"
     warm = [s for s in samples if s[0] <= WARM_UP]
     after = [s for s in samples if s[0] > WARM_UP]
@@ -201,3 +205,21 @@ async def test_a_minute_of_mixed_load_stays_flat_and_drains(
         lost=0,
         doubled=0,
     )
+
+
+async def _consumer_metrics(stack: dict[str, ServiceProcess]) -> str:
+    """The consumers' own view of their queues, for a failure message."""
+    lines = []
+    async with aiohttp.ClientSession() as session:
+        for name in ("provider_consumer", "notification_consumer"):
+            async with session.get(f"{stack[name].url}/metrics") as response:
+                text = await response.text()
+            lines += [
+                f"{name}: {line}"
+                for line in text.splitlines()
+                if line.startswith(("sqs_consumer_", "notifications_", "consumer_"))
+                and not line.startswith(
+                    ("sqs_consumer_handler_seconds", "sqs_consumer_message_age")
+                )
+            ]
+    return "\n".join(lines)

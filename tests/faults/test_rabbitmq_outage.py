@@ -5,16 +5,14 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack
 
 import aiohttp
 import pytest
 
-from services.checkout_api.app import create_app as create_checkout_app
 from services.reward_worker.app import create_app as create_worker_app
 from shared.config import Settings
-from shared.http.lifecycle import DATABASE
 from shared.storage.pool import Database
+from tests.faults.harness import checkout_in_process, customers_of, referral_chain
 from tests.faults.report import record
 from tests.faults.rewards import count_rewards, wait_all_rewarded
 from tests.faults.servers import RabbitServer
@@ -38,12 +36,8 @@ async def stack(own_queues: Settings, rabbit_server: RabbitServer) -> AsyncItera
             "reward_reconcile_interval": 1.0,
         }
     )
-    checkout_app = create_checkout_app(settings)
-    async with AsyncExitStack() as stack:
-        client = await stack.enter_async_context(serve(checkout_app))
-        await checkout_app[DATABASE].wait_ready(timeout=10)
-        await stack.enter_async_context(serve(create_worker_app(settings)))
-        yield Api(client, settings)
+    async with checkout_in_process(settings) as api, serve(create_worker_app(settings)):
+        yield api
 
 
 @pytest.mark.timeout(300)
@@ -52,9 +46,7 @@ async def test_rabbitmq_killed_and_restarted_mid_workload_loses_and_doubles_no_r
 ) -> None:
     api = stack
     product = await api.product("Seedling", PRICE)
-    chain = [await api.customer("root")]
-    for i in range(3):
-        chain.append(await api.customer(f"member{i}", referrer_id=chain[-1]))
+    chain = await referral_chain(customers_of(api), 3)
     buyers = chain[1:]
     for buyer in buyers:
         await api.top_up(buyer, 1_000 * PRICE)

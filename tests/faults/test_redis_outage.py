@@ -13,11 +13,10 @@ from dataclasses import dataclass, field
 import aiohttp
 import pytest
 
-from services.checkout_api.app import create_app as create_checkout_app
 from services.reward_worker.app import create_app as create_worker_app
 from shared.config import Settings
-from shared.http.lifecycle import DATABASE
 from shared.storage.pool import Database
+from tests.faults.harness import checkout_in_process, customers_of, referral_chain
 from tests.faults.report import record
 from tests.faults.rewards import count_rewards, wait_all_rewarded
 from tests.faults.servers import RedisServer
@@ -63,11 +62,8 @@ async def stack(own_queues: Settings) -> AsyncIterator[tuple[Api, AsyncExitStack
     settings = own_queues.model_copy(
         update={"reward_reconcile_after": 2.0, "reward_reconcile_interval": 0.5}
     )
-    checkout_app = create_checkout_app(settings)
     async with AsyncExitStack() as stack:
-        client = await stack.enter_async_context(serve(checkout_app))
-        await checkout_app[DATABASE].wait_ready(timeout=10)
-        yield Api(client, settings), stack
+        yield await stack.enter_async_context(checkout_in_process(settings)), stack
 
 
 @pytest.mark.timeout(300)
@@ -76,10 +72,7 @@ async def test_redis_restarted_empty_mid_workload_loses_no_reward(
 ) -> None:
     api, later = stack
     product = await api.product("Seedling", PRICE)
-    root = await api.customer("root")
-    chain = [root]
-    for i in range(3):
-        chain.append(await api.customer(f"member{i}", referrer_id=chain[-1]))
+    chain = await referral_chain(customers_of(api), 3)
     buyers = chain[1:]  # uplines of 1, 2 and 3 members
     for buyer in buyers:
         await api.top_up(buyer, 1_000 * PRICE)

@@ -25,6 +25,7 @@ from shared.config import Settings
 from shared.events.envelope import Trace
 from shared.messaging.destinations import PROVIDER_EVENTS, USER_NOTICES
 from shared.storage.pool import Database
+from tests.faults.harness import kill_at
 from tests.faults.processes import ServiceProcess
 from tests.faults.queues import queue_depths
 from tests.faults.report import record
@@ -105,18 +106,12 @@ async def test_the_relay_killed_twice_mid_publish_delivers_every_event_once(
     assert by_destination == {PROVIDER_EVENTS: 2 * len(booking_ids), USER_NOTICES: len(booking_ids)}
 
     api = ServiceProcess("booking_api", settings)
-    sent_at_kill = []
     try:
         api.start()
-        for share in KILL_AT:
-
-            async def reached(share: float = share) -> bool:
-                return await _sent(db, message_ids) >= share * len(message_ids)
-
-            await eventually(reached, timeout=120, interval=0.01, what=f"{share:.0%} sent")
-            api.kill()
-            sent_at_kill.append(await _sent(db, message_ids))
-            api.start()
+        thresholds = [share * len(message_ids) for share in KILL_AT]
+        sent_at_kill = await kill_at(
+            api, lambda: _sent(db, message_ids), thresholds, what="rows sent", interval=0.01
+        )
 
         async def all_sent() -> bool:
             return await _sent(db, message_ids) == len(message_ids)

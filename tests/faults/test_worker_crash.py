@@ -10,16 +10,14 @@ from collections.abc import AsyncIterator
 import aiohttp
 import pytest
 
-from services.checkout_api.app import create_app as create_checkout_app
 from shared.config import Settings
-from shared.http.lifecycle import DATABASE
 from shared.storage.pool import Database
 from shared.workqueue import open_work_queue
+from tests.faults.harness import checkout_in_process, customers_of, kill_at, referral_chain
 from tests.faults.processes import ServiceProcess
 from tests.faults.report import record
 from tests.faults.rewards import count_rewards, wait_all_rewarded
 from tests.integration.checkout.conftest import Api
-from tests.support.http import serve
 from tests.support.wait import eventually
 
 CHECKOUTS = 1_000
@@ -30,10 +28,8 @@ VISIBILITY = 3.0  # seconds before a job held by a dead worker runs again
 @pytest.fixture
 async def checkout(own_queues: Settings) -> AsyncIterator[Api]:
     settings = own_queues.model_copy(update={"work_queue_visibility_timeout": VISIBILITY})
-    app = create_checkout_app(settings)
-    async with serve(app) as client:
-        await app[DATABASE].wait_ready(timeout=10)
-        yield Api(client, settings)
+    async with checkout_in_process(settings) as api:
+        yield api
 
 
 async def _rewarded(db: Database, ids: list[str]) -> int:
@@ -52,9 +48,7 @@ async def test_the_reward_worker_killed_twice_records_every_reward_exactly_once(
     checkout: Api, db: Database
 ) -> None:
     product = await checkout.product("Sapling", 2_000)
-    chain = [await checkout.customer("root")]
-    for i in range(4):
-        chain.append(await checkout.customer(f"member{i}", referrer_id=chain[-1]))
+    chain = await referral_chain(customers_of(checkout), 4)
     buyers = chain[1:]
     for buyer in buyers:
         await checkout.top_up(buyer, CHECKOUTS * 2_000)
@@ -72,18 +66,11 @@ async def test_the_reward_worker_killed_twice_records_every_reward_exactly_once(
         ids = list(await asyncio.gather(*(buy(buyers[i % len(buyers)]) for i in range(CHECKOUTS))))
 
     worker = ServiceProcess("reward_worker", checkout.settings)
-    rewarded_at_kill = []
     try:
         worker.start()
-        for threshold in KILL_AT:
-
-            async def reached(threshold: int = threshold) -> bool:
-                return await _rewarded(db, ids) >= threshold
-
-            await eventually(reached, timeout=120, interval=0.02, what=f"{threshold} rewarded")
-            worker.kill()
-            rewarded_at_kill.append(await _rewarded(db, ids))
-            worker.start()
+        rewarded_at_kill = await kill_at(
+            worker, lambda: _rewarded(db, ids), KILL_AT, what="rewarded"
+        )
         await wait_all_rewarded(db, ids)
         async with open_work_queue(checkout.settings) as queue:
 

@@ -32,6 +32,7 @@ def test_every_kind_of_secret_is_found_and_masked() -> None:
         "amqp://guest:guest@127.0.0.1:5672/ unreachable",
         "Authorization: Bearer eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJhbGljZSJ9.c2lnbmF0dXJl",
         "http://127.0.0.1:4566/123456789012/booking-requests and user@example.com",
+        "<Connection: amqp://guest:******@127.0.0.1:5672/> closed",
     ]
     leaks = scan.scan("booking_api process", "\n".join(lines))
     assert [leak.split(":")[0] for leak in leaks] == [
