@@ -36,6 +36,7 @@ class WorkQueuePublisher:
                 payload=message.body,
                 job_id=message.attributes.get("jobId") or message.message_id,
                 priority=int(message.attributes.get("priority", 0)),
+                group=message.attributes.get("group") or None,  # e.g. the customer id
             )
             for message in messages
         ]

@@ -16,7 +16,7 @@ from tests.integration.workqueue.test_delivery import running
 from tests.support.wait import eventually
 
 
-async def test_outbox_rows_become_jobs_with_their_job_id_priority_and_envelope(
+async def test_outbox_rows_become_jobs_with_their_job_id_priority_group_and_envelope(
     queue: WorkQueue,
 ) -> None:
     transaction_id = str(uuid.uuid4())
@@ -31,6 +31,7 @@ async def test_outbox_rows_become_jobs_with_their_job_id_priority_and_envelope(
                 "eventType": "CHECKOUT_COMPLETED",
                 "jobId": transaction_id,
                 "priority": "3",
+                "group": "customer-7",
             },
         ),
         OutboxMessage(
@@ -50,9 +51,9 @@ async def test_outbox_rows_become_jobs_with_their_job_id_priority_and_envelope(
 
     async with running(Worker(queue, {"CHECKOUT_COMPLETED": handle}, concurrency=1)):
         await eventually(lambda: _len(seen, 2), what="both jobs to run")
-    assert [(j.id, j.priority) for j in seen] == [
-        (transaction_id, 3),
-        ("0b8b6f1e-8f5e-4c38-9f0b-7d7c1b0a9e11", 0),
+    assert [(j.id, j.priority, j.group) for j in seen] == [
+        (transaction_id, 3, "customer-7"),
+        ("0b8b6f1e-8f5e-4c38-9f0b-7d7c1b0a9e11", 0, None),
     ]
     assert seen[0].payload == messages[0].body
 
