@@ -99,6 +99,7 @@ class Settings(BaseSettings):
     work_queue_keep_completed: int = 10_000
     work_queue_keep_failed: int = 10_000
     work_queue_priority_aging: float = Field(default=0.0, ge=0)  # s per level; 0: strict (Redis)
+    work_queue_job_timeout: float = Field(default=300.0, gt=0)  # an attempt's deadline, seconds
     # Reward rules: percent of the checkout total per upline depth (1 = direct referrer),
     # point totals that reach levels 2, 3, ..., and each level's rate in percent (1 first).
     reward_percentages: list[float] = [10.0, 5.0, 3.0, 2.0, 1.0]

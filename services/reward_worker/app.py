@@ -92,6 +92,7 @@ def _worker_loop(app: web.Application) -> Loop:
             retry=dict.fromkeys(handlers, policy),
             heartbeat=max(0.1, settings.work_queue_visibility_timeout / 3),
             shutdown_grace=settings.shutdown_grace,
+            default_deadline=settings.work_queue_job_timeout,
         )
         current[:] = [worker]
         await worker.run()
