@@ -16,6 +16,7 @@ from pydantic.json_schema import models_json_schema
 
 from shared.http.docs_viewer import add_docs_viewer
 from shared.http.examples import example
+from shared.http.openapi_links import Link, render_links
 
 REF = "#/components/schemas/{model}"
 PROBLEM_SCHEMA = {
@@ -41,6 +42,7 @@ class Operation:
     auth: bool = True
     idempotent: bool | Literal["required"] = False
     errors: tuple[int, ...] = ()
+    links: tuple[Link, ...] = ()
 
 
 def operation(summary: str, **kwargs: Any) -> Callable[[Any], Any]:
@@ -69,8 +71,13 @@ def build_document(app: web.Application, title: str, version: str = "1.0.0") -> 
     schemas = dict(definitions.get("$defs", {}))
     schemas["Problem"] = PROBLEM_SCHEMA
     paths: dict[str, dict[str, Any]] = {}
+    known = {(path, method) for path, method, _ in ops}
     for path, method, op in sorted(ops, key=lambda o: (o[0], o[1])):
-        paths.setdefault(path, {})[method] = _operation(path, op, refs, schemas)
+        doc = _operation(path, op, refs, schemas)
+        if op.links:
+            source = f"{method.upper()} {path}"
+            doc["responses"][str(op.status)]["links"] = render_links(source, op.links, known)
+        paths.setdefault(path, {})[method] = doc
     return {
         "openapi": "3.1.0",
         "info": {"title": title, "version": version},

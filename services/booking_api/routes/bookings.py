@@ -21,6 +21,7 @@ from services.booking_api.models import (
     booking_out,
     dump,
 )
+from services.booking_api.routes import links
 from services.booking_api.routes.common import (
     booking_response,
     caller,
@@ -50,6 +51,7 @@ from shared.storage.eventstore import read_stream
     status=201,
     idempotent=True,
     errors=(404, 409),
+    links=links.AFTER_BOOKING,
 )
 async def create_booking(request: web.Request) -> web.Response:
     principal = caller(request, "user", "admin")
@@ -65,7 +67,12 @@ async def create_booking(request: web.Request) -> web.Response:
     return await run_idempotent(request, principal, effect)
 
 
-@operation("The caller's own bookings, newest first", query=BookingQuery, response=BookingPage)
+@operation(
+    "The caller's own bookings, newest first",
+    query=BookingQuery,
+    response=BookingPage,
+    links=links.AFTER_BOOKING_PAGE,
+)
 async def my_bookings(request: web.Request) -> web.Response:
     principal = caller(request, "user", "admin")
     query = parse_query(request, BookingQuery)
@@ -112,7 +119,12 @@ async def booking_history(request: web.Request) -> web.Response:
 
 
 @operation(
-    "Cancel one's booking", body=Reason, response=BookingModel, idempotent=True, errors=(404, 409)
+    "Cancel one's booking",
+    body=Reason,
+    response=BookingModel,
+    idempotent=True,
+    errors=(404, 409),
+    links=links.AFTER_BOOKING,
 )
 async def cancel_booking(request: web.Request) -> web.Response:
     principal = caller(request, "user", "admin")
@@ -139,6 +151,7 @@ async def cancel_booking(request: web.Request) -> web.Response:
     response=BookingModel,
     idempotent=True,
     errors=(404, 409),
+    links=links.AFTER_BOOKING,
 )
 async def reschedule_booking(request: web.Request) -> web.Response:
     principal = caller(request, "user", "admin")

@@ -16,6 +16,7 @@ from services.booking_api.models import (
     Reason,
     booking_out,
 )
+from services.booking_api.routes import links
 from services.booking_api.routes.common import booking_response, caller, run_idempotent
 from services.booking_api.uow import PostgresUnitOfWork
 from shared.http.app import SETTINGS, request_trace
@@ -25,7 +26,12 @@ from shared.http.pagination import decode_cursor, page_items
 from shared.http.validation import json_response, parse_optional_body, parse_query, path_uuid
 
 
-@operation("A provider's bookings, newest first", query=BookingQuery, response=BookingPage)
+@operation(
+    "A provider's bookings, newest first",
+    query=BookingQuery,
+    response=BookingPage,
+    links=links.AFTER_BOOKING_PAGE,
+)
 async def provider_bookings(request: web.Request) -> web.Response:
     principal = caller(request, "provider", "admin")
     provider_id = policy.provider_in_path(principal, request.match_info["provider_id"])
@@ -71,7 +77,13 @@ async def _answer(request: web.Request, target: Status) -> web.Response:
     return await run_idempotent(request, principal, effect)
 
 
-@operation("Accept a pending booking", response=BookingModel, idempotent=True, errors=(404, 409))
+@operation(
+    "Accept a pending booking",
+    response=BookingModel,
+    idempotent=True,
+    errors=(404, 409),
+    links=links.AFTER_BOOKING,
+)
 async def accept_booking(request: web.Request) -> web.Response:
     return await _answer(request, Status.CONFIRMED)
 
@@ -82,6 +94,7 @@ async def accept_booking(request: web.Request) -> web.Response:
     response=BookingModel,
     idempotent=True,
     errors=(404, 409),
+    links=links.AFTER_BOOKING,
 )
 async def reject_booking(request: web.Request) -> web.Response:
     return await _answer(request, Status.REJECTED)
@@ -93,6 +106,7 @@ async def reject_booking(request: web.Request) -> web.Response:
     response=BookingModel,
     idempotent=True,
     errors=(404, 409),
+    links=links.AFTER_BOOKING,
 )
 async def cancel_booking(request: web.Request) -> web.Response:
     return await _answer(request, Status.CANCELLED)

@@ -16,6 +16,7 @@ from services.booking_api.models import (
     dump,
     slot_out,
 )
+from services.booking_api.routes import links
 from services.booking_api.routes.common import caller, run_idempotent
 from services.booking_api.uow import PostgresUnitOfWork
 from shared.http.app import request_trace
@@ -25,7 +26,12 @@ from shared.http.pagination import decode_cursor, page_items
 from shared.http.validation import json_response, parse_body, parse_query, path_uuid
 
 
-@operation("Open slots, soonest first", query=SlotQuery, response=SlotPage)
+@operation(
+    "Open slots, soonest first",
+    query=SlotQuery,
+    response=SlotPage,
+    links=links.AFTER_SLOT_PAGE,
+)
 async def available_slots(request: web.Request) -> web.Response:
     caller(request)
     query = parse_query(request, SlotQuery)
@@ -49,6 +55,7 @@ async def available_slots(request: web.Request) -> web.Response:
     status=201,
     idempotent=True,
     errors=(409,),
+    links=links.AFTER_SLOT,
 )
 async def create_slot(request: web.Request) -> web.Response:
     principal = caller(request, "provider", "admin")

@@ -9,6 +9,7 @@ from aiohttp import web
 
 from services.checkout_api import commands, models, storage
 from services.checkout_api.models import Cart, CartItemIn
+from services.checkout_api.routes import links
 from services.checkout_api.routes.edge import auth, customer_or_404, me, run_idempotent
 from services.checkout_api.uow import PostgresUnitOfWork
 from shared.http.app import request_trace
@@ -36,6 +37,7 @@ async def get_cart(request: web.Request) -> web.Response:
     response=Cart,
     idempotent=True,
     errors=(404,),
+    links=links.AFTER_CART_ITEM,
 )
 async def add_cart_item(request: web.Request) -> web.Response:
     principal = auth(request, "customer")

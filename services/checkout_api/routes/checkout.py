@@ -7,6 +7,7 @@ from aiohttp import web
 
 from services.checkout_api import commands
 from services.checkout_api.models import CheckoutIn, CheckoutOut
+from services.checkout_api.routes import links
 from services.checkout_api.routes.edge import auth, me, run_idempotent
 from services.checkout_api.uow import PostgresUnitOfWork
 from shared.http.app import request_trace
@@ -21,6 +22,7 @@ from shared.http.validation import parse_optional_body
     status=201,
     idempotent="required",
     errors=(402, 404, 409),
+    links=links.AFTER_CHECKOUT,
 )
 async def checkout(request: web.Request) -> web.Response:
     principal = auth(request, "customer")

@@ -8,6 +8,7 @@ from aiohttp import web
 from services.checkout_api import commands, models
 from services.checkout_api.models import Customer, EntriesQuery, NewCustomer, Rewards
 from services.checkout_api.policy import may_read
+from services.checkout_api.routes import links
 from services.checkout_api.routes.edge import auth, customer_or_404, run_idempotent
 from services.checkout_api.statements import statement
 from services.checkout_api.uow import PostgresUnitOfWork
@@ -24,6 +25,7 @@ from shared.storage import ledger
     response=Customer,
     status=201,
     idempotent=True,
+    links=links.AFTER_CUSTOMER,
 )
 async def create_customer(request: web.Request) -> web.Response:
     principal = auth(request, "admin")

@@ -7,6 +7,7 @@ from aiohttp import web
 
 from services.checkout_api import commands, models, storage
 from services.checkout_api.models import NewProduct, PageQuery, Product, ProductPage
+from services.checkout_api.routes import links
 from services.checkout_api.routes.edge import auth, run_idempotent
 from services.checkout_api.uow import PostgresUnitOfWork
 from shared.http.app import request_trace
@@ -32,6 +33,7 @@ async def list_products(request: web.Request) -> web.Response:
     response=Product,
     status=201,
     idempotent=True,
+    links=links.AFTER_PRODUCT,
 )
 async def create_product(request: web.Request) -> web.Response:
     principal = auth(request, "admin")

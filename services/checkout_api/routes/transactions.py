@@ -14,6 +14,7 @@ from services.checkout_api.models import (
     TransactionQuery,
 )
 from services.checkout_api.policy import may_read, may_see_transaction
+from services.checkout_api.routes import links
 from services.checkout_api.routes.edge import auth, me, run_idempotent
 from services.checkout_api.uow import PostgresUnitOfWork
 from shared.errors import NotFound, Problem
@@ -49,7 +50,12 @@ async def list_transactions(request: web.Request) -> web.Response:
     return json_response(TransactionPage(items=items, next_cursor=cursor))
 
 
-@operation("A transaction with its reward status", response=TransactionOut, errors=(404,))
+@operation(
+    "A transaction with its reward status",
+    response=TransactionOut,
+    errors=(404,),
+    links=links.AFTER_TRANSACTION,
+)
 async def get_transaction(request: web.Request) -> web.Response:
     principal = auth(request, "customer", "admin")
     transaction_id = path_uuid(request, "transaction_id", "transaction")
@@ -70,6 +76,7 @@ async def get_transaction(request: web.Request) -> web.Response:
     status=201,
     idempotent="required",
     errors=(404, 409),
+    links=links.AFTER_REFUND,
 )
 async def create_refund(request: web.Request) -> web.Response:
     principal = auth(request, "admin")

@@ -8,6 +8,7 @@ from aiohttp import web
 from services.checkout_api import commands
 from services.checkout_api.models import TopUpIn, TopUpOut, Wallet, WalletQuery
 from services.checkout_api.policy import may_read
+from services.checkout_api.routes import links
 from services.checkout_api.routes.edge import auth, customer_or_404, me, run_idempotent
 from services.checkout_api.statements import statement
 from services.checkout_api.uow import PostgresUnitOfWork
@@ -56,6 +57,7 @@ async def get_wallet(request: web.Request) -> web.Response:
     status=201,
     idempotent="required",
     errors=(404,),
+    links=links.AFTER_TOP_UP,
 )
 async def create_top_up(request: web.Request) -> web.Response:
     principal = auth(request, "admin")
