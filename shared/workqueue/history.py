@@ -14,12 +14,12 @@ RabbitMQ has no keyed store: events and counters stay in the memory of the worke
 that made them (the dashboard of that process shows them); a job's retries and failure
 also travel in its message's headers, which outlive the process.
 
-Writing never fails a job: a broker error is logged and the events are lost.
+Writing never fails a job nor holds it up: Redis writes go out in the background, many
+claims and outcomes in one script call; a broker error is logged and those events are lost.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import socket
 import time
@@ -41,7 +41,7 @@ COUNTERS = ("completed", "failed", "retried", "hung", "run_ms")
 Deadline = Callable[[str], float | None]
 
 
-def _now_ms() -> int:
+def now_ms() -> int:
     return int(time.time() * 1000)
 
 
@@ -91,8 +91,12 @@ class Journal(Protocol):
 
     async def forget(self, job_ids: Sequence[str]) -> None: ...
 
+    async def flush(self) -> None:
+        """Wait until the events recorded so far are stored."""
+        ...
 
-class _Starts:
+
+class Starts:
     """When each claimed job started in this process (for attempt durations)."""
 
     def __init__(self) -> None:
@@ -108,69 +112,7 @@ class _Starts:
         return {o.job.id: max(0, at - self.started.pop(o.job.id, at)) for o in outcomes}
 
 
-class RedisJournal(_Starts):
-    def __init__(self, redis: Any, prefix: str) -> None:
-        super().__init__()
-        self.redis = redis
-        self.prefix = prefix
-
-    async def _append(
-        self, events: list[tuple[str, dict[str, Any]]], counts: dict[str, int]
-    ) -> None:
-        try:
-            async with self.redis.pipeline(transaction=False) as pipe:
-                for job_id, event in events:
-                    key = f"{self.prefix}events:{job_id}"
-                    pipe.rpush(key, json.dumps(event, separators=(",", ":")))
-                    pipe.ltrim(key, -EVENTS_KEPT, -1)
-                    pipe.expire(key, EVENTS_TTL)
-                if counts:
-                    key = f"{self.prefix}minute:{_now_ms() // 60_000}"
-                    for name, value in counts.items():
-                        pipe.hincrby(key, name, value)
-                    pipe.expire(key, STATS_TTL)
-                await pipe.execute()
-        except Exception as exc:  # history is for people; the job's outcome is recorded already
-            log.warning("could not record job events", error=repr(exc), events=len(events))
-
-    async def claimed(self, jobs: Sequence[Job], deadline: Deadline) -> None:
-        if jobs:
-            at = _now_ms()
-            self.start(jobs, at)
-            await self._append([(j.id, claimed_event(j, deadline(j.type), at)) for j in jobs], {})
-
-    async def settled(self, outcomes: Sequence[Outcome]) -> None:
-        if outcomes:
-            at = _now_ms()
-            counts = minute_counts(outcomes, self.runs(outcomes, at))
-            await self._append([(o.job.id, outcome_event(o, at)) for o in outcomes], counts)
-
-    async def events(self, job_id: str) -> list[dict[str, Any]]:
-        rows = await self.redis.lrange(f"{self.prefix}events:{job_id}", 0, -1)
-        return [json.loads(row) for row in rows]
-
-    async def last_events(self, job_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
-        async with self.redis.pipeline(transaction=False) as pipe:
-            for job_id in job_ids:
-                pipe.lindex(f"{self.prefix}events:{job_id}", -1)
-            rows = await pipe.execute()
-        return {i: json.loads(row) for i, row in zip(job_ids, rows, strict=True) if row}
-
-    async def minutes(self, count: int = 60) -> list[dict[str, int]]:
-        last = _now_ms() // 60_000
-        minutes = list(range(last - count + 1, last + 1))
-        async with self.redis.pipeline(transaction=False) as pipe:
-            for minute in minutes:
-                pipe.hgetall(f"{self.prefix}minute:{minute}")
-            rows = await pipe.execute()
-        return [_counters(m, row) for m, row in zip(minutes, rows, strict=True)]
-
-    async def forget(self, job_ids: Sequence[str]) -> None:
-        if job_ids:
-            await self.redis.delete(*(f"{self.prefix}events:{i}" for i in job_ids))
-
-
-class MemoryJournal(_Starts):
+class MemoryJournal(Starts):
     """The journal of one process (RabbitMQ): the last MEMORY_JOBS jobs' events."""
 
     def __init__(self) -> None:
@@ -185,13 +127,13 @@ class MemoryJournal(_Starts):
             self.jobs.popitem(last=False)
 
     async def claimed(self, jobs: Sequence[Job], deadline: Deadline) -> None:
-        at = _now_ms()
+        at = now_ms()
         self.start(jobs, at)
         for job in jobs:
             self._add(job.id, claimed_event(job, deadline(job.type), at))
 
     async def settled(self, outcomes: Sequence[Outcome]) -> None:
-        at = _now_ms()
+        at = now_ms()
         runs = self.runs(outcomes, at)
         for o in outcomes:
             self._add(o.job.id, outcome_event(o, at))
@@ -209,9 +151,9 @@ class MemoryJournal(_Starts):
         return {i: self.jobs[i][-1] for i in job_ids if self.jobs.get(i)}
 
     async def minutes(self, count: int = 60) -> list[dict[str, int]]:
-        last = _now_ms() // 60_000
+        last = now_ms() // 60_000
         return [
-            _counters(m, {k: str(v) for k, v in self.counters.get(m, {}).items()})
+            counters(m, {k: str(v) for k, v in self.counters.get(m, {}).items()})
             for m in range(last - count + 1, last + 1)
         ]
 
@@ -219,8 +161,11 @@ class MemoryJournal(_Starts):
         for job_id in job_ids:
             self.jobs.pop(job_id, None)
 
+    async def flush(self) -> None:
+        """Nothing to wait for: memory is written at once."""
 
-def _counters(minute: int, row: dict[str, str]) -> dict[str, int]:
+
+def counters(minute: int, row: dict[str, str]) -> dict[str, int]:
     return {"minute": minute, **{name: int(row.get(name, 0)) for name in COUNTERS}}
 
 
@@ -229,6 +174,7 @@ _MEMORY: dict[str, MemoryJournal] = {}
 
 def journal_for(queue: WorkQueue) -> Journal:
     """The journal of `queue`: in its Redis, or (RabbitMQ) this process's one per queue name."""
+    from shared.workqueue.history_redis import RedisJournal
     from shared.workqueue.redis_backend import RedisWorkQueue
 
     if isinstance(queue, RedisWorkQueue):

@@ -30,6 +30,7 @@ async def _fail(queue: WorkQueue, errors: dict[str, str]) -> None:
     ]
     await queue.settle(outcomes)
     await journal.settled(outcomes)
+    await journal.flush()
 
 
 async def test_failed_jobs_page_by_cursor_search_by_payload_field_and_retry_by_error_class(
