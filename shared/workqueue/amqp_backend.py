@@ -233,12 +233,12 @@ class AmqpWorkQueue(AmqpAdmin, BatchEnqueue):
             return
         await self.connect()
         assert self.connection is not None
-        self._forget_consumer()
-        if self._consume_channel is not None and not self._consume_channel.is_closed:
-            with contextlib.suppress(*CONNECTION_ERRORS):
-                await self._consume_channel.close()  # its consumer was cancelled (a pause)
         try:
-            self._consume_channel = await self.connection.channel()
+            if self._consume_channel is None or self._consume_channel.is_closed:
+                self._forget_consumer()
+                self._consume_channel = await self.connection.channel()
+            # else a pause cancelled the consumer: the channel stays, and with it the acks of
+            # the jobs still running (closing it would make the broker deliver them again).
             # The prefetch is the worker's concurrency, not the slots free right now: after
             # a reconnect under load those are few, and a small prefetch would stay.
             await self._consume_channel.set_qos(prefetch_count=self._prefetch)

@@ -42,14 +42,16 @@ async def test_a_paused_queue_takes_nothing_until_resumed(
         await eventually(lambda: _true(queue.paused), what="the worker to see the pause")
         await operator.enqueue_many([NewJob("work", {}, job_id=f"p{i}") for i in range(4)])
         await operator.enqueue("work", {}, job_id="p4", delay=0.5)
-        release.set()  # the in-flight job finishes while paused
         # The delayed job falls due and waits too: time passes, the worker takes nothing.
-        await eventually(lambda: _settled_waiting(operator, 5), what="five jobs waiting")
+        await eventually(lambda: _waiting(operator, 5), what="five jobs waiting")
         assert ran == ["inflight"]
         await operator.resume()
         assert await operator.is_paused() is False
         await eventually(lambda: _count(ran, 6), what="the waiting jobs to run after resume")
+        release.set()  # the job that ran through the pause and the resume finishes once
+        await eventually(lambda: _settled(operator), what="every job to be settled")
     assert sorted(ran[1:]) == [f"p{i}" for i in range(5)]
+    assert ran.count("inflight") == 1
 
 
 async def test_a_promoted_delayed_job_runs_now(queue: WorkQueue, operator: WorkQueue) -> None:
@@ -108,6 +110,12 @@ async def _count(items: list[object], expected: int) -> bool:
     return len(items) >= expected
 
 
-async def _settled_waiting(queue: WorkQueue, expected: int) -> bool:
+async def _waiting(queue: WorkQueue, expected: int) -> bool:
+    return (await queue.status())["waiting"] == expected
+
+
+async def _settled(queue: WorkQueue) -> bool:
     counts = await queue.status()
-    return counts["waiting"] == expected and counts["active"] in (0, None)
+    if counts["completed"] is not None:
+        return counts["completed"] == 6
+    return counts["waiting"] == 0 and counts["delayed"] == 0
