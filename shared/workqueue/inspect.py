@@ -160,7 +160,8 @@ async def job_page(queue: WorkQueue, job_id: str) -> dict[str, Any] | None:
     events = await journal_for(queue).events(job_id)
     if job is None and not events:
         return None
-    job = job or {"id": job_id, "state": "gone", "payload": None, "history": []}
+    # Known only by its events: removed or trimmed (Redis), or where RabbitMQ cannot look.
+    job = job or {"id": job_id, "state": "unknown", "payload": None, "history": []}
     enqueued = job.get("enqueued_at")
     head = [{"event": "enqueued", "at": int(enqueued * 1000)}] if enqueued else []
     return {**job, "events": head + events}

@@ -102,6 +102,24 @@ async def test_delayed_jobs_list_with_their_due_time_and_bad_cursors_are_refused
         await list_jobs(queue, "sleeping")
 
 
+async def test_running_jobs_list_with_their_worker_and_deadline_where_the_broker_shows_them(
+    queue: WorkQueue,
+) -> None:
+    await queue.enqueue("T", {}, job_id="busy")
+    claimed = await queue.claim(1, 2.0)
+    journal = journal_for(queue)
+    await journal.claimed(claimed, lambda _: 30.0)
+    await journal.flush()
+    page = await list_jobs(queue, "active")
+    if queue.backend == "amqp":
+        assert not page.listable and page.reason and page.items == []
+        return
+    (job,) = page.items
+    assert job["id"] == "busy" and job["worker"] == WORKER_ID
+    assert time.time() + 25 < job["deadline_at"] < time.time() + 31
+    assert job["visible_until"] > time.time()
+
+
 async def _count(queue: WorkQueue, state: str, n: int) -> bool:
     return (await queue.status())[state] == n
 
