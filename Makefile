@@ -12,7 +12,7 @@ LINT_STAMP := $(LINT_VENV)/.installed-$(shell sha1sum $(LINT_DIR)/requirements.t
 LINT_NPM_STAMP := $(LINT_DIR)/node_modules/.installed-$(shell sha1sum $(LINT_DIR)/package-lock.json | cut -c1-12)
 
 .PHONY: help install sqs-server services system-deps browser ops-tools lint-tools env run test test-unit test-faults lint fmt migrate \
-        provision-queues seed token bench export-events replay audit queue-status dlq-inspect dlq-redrive clean
+        provision-queues seed token bench export-events replay audit queue-status queue-owed queue-requeue-owed dlq-inspect dlq-redrive clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
@@ -112,6 +112,12 @@ audit: install services  ## check the money invariants over the whole database; 
 
 queue-status: install  ## counts of the reward work queue per state
 	$(PY) -m shared.workqueue.cli status
+
+queue-owed: install  ## reward jobs owed by PostgreSQL against those the work queue holds
+	$(PY) -m shared.workqueue.cli owed
+
+queue-requeue-owed: install  ## enqueue the owed reward jobs the work queue does not hold
+	$(PY) -m shared.workqueue.cli requeue-owed
 
 dlq-inspect: install  ## counts and a sample of a dead-letter queue: make dlq-inspect QUEUE=<queue url>
 	$(PY) -m shared.messaging.deadletter inspect $(QUEUE)
