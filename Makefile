@@ -75,7 +75,7 @@ env: install  ## write .env with fresh random secrets unless it exists (make run
 	$(PY) -m tools env
 
 test: install sqs-server services browser ops-tools lint-tools  ## the whole suite against real servers
-	$(PY) -m pytest
+	$(PY) -m pytest --durations=15
 
 test-faults: install sqs-server services  ## the fault suite: outages of private servers, SIGKILLed processes
 	$(PY) -m pytest tests/faults
