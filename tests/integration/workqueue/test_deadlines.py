@@ -31,12 +31,12 @@ async def test_a_job_past_its_deadline_is_cancelled_retried_then_failed(queue: W
     async def quick(job: Job) -> None:
         await asyncio.sleep(0.05)
 
-    policy = RetryPolicy(max_attempts=3, base=0.1, cap=0.2)
+    policy = RetryPolicy(max_attempts=3, base=0.05, cap=0.1)
     worker = Worker(
         queue,
         {"stuck": stuck, "quick": quick},
         default_retry=policy,
-        deadlines={"stuck": 0.4},
+        deadlines={"stuck": 0.2},
         default_deadline=5.0,
     )
     await queue.enqueue("stuck", {"n": 1}, job_id="stuck-1")
@@ -52,7 +52,7 @@ async def test_a_job_past_its_deadline_is_cancelled_retried_then_failed(queue: W
         (2, True),
         (3, True),
     ]
-    assert job["error"] == "DeadlineExceeded: the attempt ran past its 0.4 s deadline"
+    assert job["error"] == "DeadlineExceeded: the attempt ran past its 0.2 s deadline"
     assert _hung_count(queue, "stuck") == 3
     assert [j["id"] for j in await queue.failed()] == ["stuck-1"]  # the quick one completed
 

@@ -23,6 +23,17 @@ async def running(worker: Worker) -> AsyncIterator[Worker]:
         await asyncio.wait_for(task, 15)
 
 
+@asynccontextmanager
+async def running_all(workers: list[Worker]) -> AsyncIterator[list[Worker]]:
+    """Several workers at once, stopped side by side (each stop waits out a claim)."""
+    tasks = [asyncio.create_task(worker.run()) for worker in workers]
+    try:
+        yield workers
+    finally:
+        await asyncio.gather(*(worker.stop() for worker in workers))
+        await asyncio.wait_for(asyncio.gather(*tasks), 15)
+
+
 async def test_an_enqueued_job_runs_once_with_its_payload(queue: WorkQueue) -> None:
     seen: list[tuple[str, dict[str, Any]]] = []
 

@@ -7,7 +7,7 @@ from collections import Counter
 
 from shared.config import Settings
 from shared.workqueue import Job, NewJob, Worker, WorkQueue, create_work_queue
-from tests.integration.workqueue.test_delivery import running
+from tests.integration.workqueue.test_delivery import running_all
 from tests.support.wait import eventually
 
 
@@ -36,7 +36,7 @@ async def test_a_group_limit_of_one_runs_one_job_per_customer_at_a_time_across_w
         for q in (queue, other)
     ]
     try:
-        async with running(workers[0]), running(workers[1]):
+        async with running_all(workers):
             await eventually(lambda: _count(done, 12), timeout=20, what="every job to run")
     finally:
         await other.close()
