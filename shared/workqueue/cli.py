@@ -13,6 +13,7 @@ import sys
 from typing import Any
 
 from shared.config import Settings
+from shared.logging import configure_logging
 from shared.workqueue import WorkQueue, cli_console, cli_flow, open_work_queue
 
 
@@ -84,7 +85,10 @@ async def run(argv: list[str], settings: Settings | None = None) -> int:
 
 
 def main() -> None:
-    sys.exit(asyncio.run(run(sys.argv[1:])))
+    settings = Settings()
+    # Logs go to stderr, so stdout holds only the JSON result a script reads.
+    configure_logging("workqueue-cli", settings.log_level, json=settings.log_json)
+    sys.exit(asyncio.run(run(sys.argv[1:], settings)))
 
 
 if __name__ == "__main__":

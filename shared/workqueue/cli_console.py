@@ -24,6 +24,7 @@ from shared.workqueue.history import journal_for
 from shared.workqueue.inspect import BadQuery, Search, job_page, list_jobs
 from shared.workqueue.owed import owed_work, requeue_missing
 
+DATABASE_WAIT = 10.0  # seconds
 COMMANDS = frozenset(
     {"list", "history", "error-classes", "retry-class", "clean", "chart", "owed", "requeue-owed"}
 )
@@ -85,7 +86,10 @@ async def _execute(
     db = Database(settings.database_url, max_size=1)
     await db.start()
     try:
-        await db.wait_ready(timeout=30)
+        try:
+            await db.wait_ready(timeout=DATABASE_WAIT)
+        except TimeoutError:
+            return 1, {"error": f"PostgreSQL did not answer in {DATABASE_WAIT:g} s (DATABASE_URL)"}
         if command == "owed":
             return 0, await owed_work(db, queue)
         return 0, await requeue_missing(db, queue)
