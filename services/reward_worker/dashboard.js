@@ -208,8 +208,10 @@ async function drawChart() {
   svg.innerHTML = parts.join("") + `<polyline points="${line}" fill="none" stroke="#246" stroke-width="1.5"/>`;
   const total = done.reduce((a, b) => a + b, 0);
   const run = minutes.reduce((a, m) => a + m.run_ms, 0);
+  const hung = minutes.reduce((a, m) => a + m.hung, 0);
   $("chart-summary").textContent = `${total} attempts finished in the last ${minutes.length} minutes` +
-    (total ? `, mean run time ${Math.round(run / total)} ms, slowest minute ${Math.round(slowest)} ms` : "");
+    (total ? `, mean run time ${Math.round(run / total)} ms, slowest minute ${Math.round(slowest)} ms` : "") +
+    (hung ? `, ${hung} hung (cancelled at their deadline)` : "");
 }
 
 $("login").addEventListener("submit", (event) => {
@@ -235,6 +237,10 @@ $("search").addEventListener("submit", (event) => {
   if (!browse.search.field) delete browse.search.value;
   browse.cursor = null;
   refresh();
+  // A job id opens its page too, whatever state it is in.
+  if (browse.search.id) show(browse.search.id).catch((error) => {
+    if (!(error instanceof Refused)) $("job-detail").textContent = error.message;
+  });
 });
 $("search-clear").addEventListener("click", () => { $("search").reset(); browse.search = {}; browse.cursor = null; refresh(); });
 $("next-page").addEventListener("click", () => { browse.cursor = browse.next; refresh(); });
