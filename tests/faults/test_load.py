@@ -34,12 +34,11 @@ BOOKING_JOURNEYS = 6
 CHECKOUT_BUYERS = 6
 SERVICES = ["booking_api", "checkout_api", "provider_consumer", "notification_consumer",
             "reward_worker"]  # fmt: skip
-# The bounds of "flat": after the warm-up a process's RSS grows by at most this much...
+# The bounds of "flat": after the warm-up a process's RSS grows by at most this much, and its
+# database connections never exceed its pool's ceiling (DATABASE_POOL_MAX, plus one for the
+# relay's LISTEN): a pool opens connections as the load asks, up to that ceiling, while a
+# connection opened outside it (per request, or reopened without closing) grows past it.
 RSS_GROWTH_BOUND = 40 * 2**20
-# ...and its database connections stay within its pool's ceiling (DATABASE_POOL_MAX, plus
-# one for the relay's LISTEN) and, in the second half of the run after the warm-up, never
-# above their peak of the first half by more than this many (a leak grows without bound).
-CONNECTION_GROWTH_BOUND = 2
 
 
 def _rss(pid: int) -> int:
@@ -170,9 +169,11 @@ async def test_a_minute_of_mixed_load_stays_flat_and_drains(
     half = len(after) // 2
     conn_first = {name: max(s[2].get(name, 0) for s in after[:half]) for name in SERVICES}
     conn_last = {name: max(s[2].get(name, 0) for s in after[half:]) for name in SERVICES}
-    assert all(
-        conn_last[n] <= min(ceiling, conn_first[n] + CONNECTION_GROWTH_BOUND) for n in SERVICES
-    ), (conn_first, conn_last)
+    assert all(max(s[2].get(n, 0) for s in samples) <= ceiling for n in SERVICES), (
+        ceiling,
+        conn_first,
+        conn_last,
+    )
     rss_mib = {name: round(warm[-1][1][name] / 2**20) for name in SERVICES}
     kinds = {}
     for (kind, _), n in load.statuses.items():
@@ -194,7 +195,7 @@ async def test_a_minute_of_mixed_load_stays_flat_and_drains(
             + f" (bound {RSS_GROWTH_BOUND // 2**20} MiB); PostgreSQL connections, peak of the "
             "first and of the second half after it: "
             + ", ".join(f"{n} {conn_first[n]}, {conn_last[n]}" for n in SERVICES)
-            + f" (bound: +{CONNECTION_GROWTH_BOUND}, at most {ceiling}); outboxes due, SQS "
+            + f" (bound: at most {ceiling} each, at every sample); outboxes due, SQS "
             "queues, dead-letter queues "
             f"drained and all {len(load.transactions)} checkouts rewarded "
             f"{drained_in:.1f} s after the load; {len(hooks)} webhooks delivered"
