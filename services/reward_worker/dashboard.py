@@ -20,7 +20,8 @@ from shared.errors import Forbidden, NotFound, Problem, ServiceUnavailable
 from shared.http.app import SETTINGS, RequestHandler
 from shared.http.auth import authenticate
 from shared.logging import get_logger
-from shared.workqueue import QueueUnavailable, WorkQueue
+from shared.workqueue import WorkQueue
+from shared.workqueue.console import BROKER_ERRORS
 from shared.workqueue.inspect import BadQuery
 
 log = get_logger(__name__)
@@ -100,8 +101,8 @@ def guarded(handler: RequestHandler, *, admin: bool = True) -> RequestHandler:
             response = await handler(request)
         except BadQuery as exc:
             raise Problem(400, str(exc)) from None
-        except QueueUnavailable as exc:
-            log.warning("work queue unavailable", error=str(exc), path=request.path)
+        except BROKER_ERRORS as exc:
+            log.warning("work queue unavailable", error=repr(exc), path=request.path)
             raise ServiceUnavailable("the work queue's broker does not answer") from None
         response.headers.setdefault("Cache-Control", "no-store")
         return response

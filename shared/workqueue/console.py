@@ -16,9 +16,13 @@ import time
 from collections import Counter
 from typing import TYPE_CHECKING, Any, cast
 
+import aio_pika
+import aiormq
 from aio_pika.abc import AbstractIncomingMessage
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from shared.workqueue.base import WorkQueue
+from shared.workqueue.base import QueueUnavailable, WorkQueue
 from shared.workqueue.history import journal_for
 from shared.workqueue.inspect import BadQuery
 
@@ -26,6 +30,18 @@ if TYPE_CHECKING:
     from shared.workqueue.amqp_backend import AmqpWorkQueue
     from shared.workqueue.redis_backend import RedisWorkQueue
 
+# What a broker that is away raises to the console's reads and actions (besides
+# QueueUnavailable, which the queue API raises itself).
+BROKER_ERRORS: tuple[type[BaseException], ...] = (
+    QueueUnavailable,
+    RedisConnectionError,
+    RedisTimeoutError,
+    aiormq.exceptions.AMQPConnectionError,
+    aio_pika.exceptions.AMQPConnectionError,
+    aiormq.exceptions.ChannelInvalidStateError,
+    ConnectionError,
+    TimeoutError,
+)
 CLEANABLE = ("completed", "failed")
 CHUNK = 500
 
