@@ -12,7 +12,7 @@ LINT_STAMP := $(LINT_VENV)/.installed-$(shell sha1sum $(LINT_DIR)/requirements.t
 LINT_NPM_STAMP := $(LINT_DIR)/node_modules/.installed-$(shell sha1sum $(LINT_DIR)/package-lock.json | cut -c1-12)
 
 .PHONY: help install sqs-server services system-deps browser ops-tools lint-tools env run test test-unit test-faults lint fmt migrate \
-        provision-queues seed token bench export-events replay audit queue-status queue-owed queue-requeue-owed dlq-inspect dlq-redrive clean
+        provision-queues seed token bench bench-peers load-tools export-events replay audit queue-status queue-owed queue-requeue-owed dlq-inspect dlq-redrive clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
@@ -74,7 +74,7 @@ lint-tools: $(LINT_STAMP) $(LINT_NPM_STAMP)  ## checkov, hadolint, kubectl and t
 env: install  ## write .env with fresh random secrets unless it exists (make run and compose read it)
 	$(PY) -m tools env
 
-test: install sqs-server services browser ops-tools lint-tools  ## the whole suite against real servers
+test: install sqs-server services browser ops-tools lint-tools load-tools  ## the whole suite against real servers
 	$(PY) -m pytest --durations=15
 
 test-faults: install sqs-server services  ## the fault suite: outages of private servers, SIGKILLed processes
@@ -129,7 +129,22 @@ export-events: install  ## write event JSON Schemas to docs/events/ and the READ
 	$(PY) -m tools export-events
 	$(PY) -m tools.event_table
 
-bench: install sqs-server services  ## run the benchmarks and write docs/BENCHMARKS.md
+# What only `make bench` needs, none of it committed: Debian's wrk (the HTTP load generator)
+# and the peers the work queue is measured against, into .bench/ (git-ignored).
+BENCH := .bench
+load-tools:  ## Debian's wrk, the HTTP load generator of make bench and of its smoke test
+	@command -v wrk >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; } || \
+	  echo "warning: wrk is not installed; make bench cannot run and its smoke test will be skipped"
+
+bench-peers: load-tools  ## wrk and the work queue peers (PyPI into .bench/venv, npm into .bench/node)
+	@command -v wrk >/dev/null || { echo "error: make bench needs wrk (Debian package wrk)" >&2; exit 1; }
+	@test -x $(BENCH)/venv/bin/python || $(PYTHON) -m venv $(BENCH)/venv
+	$(BENCH)/venv/bin/pip install --quiet --disable-pip-version-check -r tests/bench/peers/requirements.txt
+	@mkdir -p $(BENCH)/node && cp tests/bench/peers/package.json $(BENCH)/node/package.json
+	npm install --prefix $(BENCH)/node --no-audit --no-fund --loglevel=error
+
+bench: install sqs-server services bench-peers  ## run the benchmarks and write docs/BENCHMARKS.md (up to 20 min)
 	$(PY) -m tests.bench
 
 clean:  ## remove the virtual environment and caches

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib
+import os
 import platform
 import subprocess
 import sys
@@ -54,6 +55,9 @@ def machine() -> list[str]:
         f"- Python: {sys.version.split()[0]}",
         f"- PostgreSQL: {_command_output('psql', '--version')}",
         f"- Redis: {_command_output('redis-server', '--version').split(' sha=')[0]}",
+        "- Load average (1, 5, 15 min) when the document was written: "
+        + ", ".join(f"{load:.2f}" for load in os.getloadavg())
+        + " (the machine is shared: other work ran beside the benchmarks)",
     ]
 
 
@@ -88,6 +92,20 @@ async def run_all(names: list[str]) -> dict[str, list[Result] | str]:
     return results
 
 
+def _number(value: float | None) -> str:
+    if value is None:
+        return ""
+    return f"{value:,.2f}" if abs(value) < 10 else f"{value:,.0f}"
+
+
+def _row(r: Result) -> str:
+    low, high = (r.low, r.high) if r.runs > 1 else (None, None)
+    return (
+        f"| {r.name} | {_number(r.value)} | {_number(low)} | {_number(high)} | {r.unit} "
+        f"| {r.runs} | {r.notes} |"
+    )
+
+
 def render(results: dict[str, list[Result] | str], seconds: float) -> str:
     lines = [
         "# Benchmarks",
@@ -106,8 +124,15 @@ def render(results: dict[str, list[Result] | str], seconds: float) -> str:
         if isinstance(outcome, str):
             lines += [outcome, ""]
             continue
-        lines += ["| measure | value | unit | notes |", "| --- | ---: | --- | --- |"]
-        lines += [f"| {r.name} | {r.value:,.1f} | {r.unit} | {r.notes} |" for r in outcome]
+        lines += [
+            "| measure | median | min | max | unit | runs | notes |",
+            "| --- | ---: | ---: | ---: | --- | ---: | --- |",
+        ]
+        lines += [_row(r) for r in outcome]
+        commands = sorted({r.command for r in outcome if r.command})
+        if commands:
+            lines += ["", "Commands (DATA, RUN and DATABASE_URL stand for what the run made):", ""]
+            lines += [f"- `{command}`" for command in commands]
         lines.append("")
     return "\n".join(lines)
 

@@ -1,84 +1,195 @@
-"""HTTP APIs: requests per second and latency of the two write paths that matter most, each
-a full transaction (event store, read models, outbox, idempotency key). The client runs in
-the server's process and event loop, so both share one core: the server alone does better."""
+"""HTTP APIs against their peer: booking_api and checkout_api run as `make run` runs them
+(`python -m services.<name>`, real processes); wrk drives them from processes of its own
+(tests/bench/wrk/requests.lua). Each write is a full transaction (event store, read models,
+outbox, idempotency key). Throughput is the most wrk gets through CONNECTIONS keep-alive
+connections; the latencies are taken at about half of it (each connection pauses between
+requests, so the rate reached is reported too). pgbench then runs the same SQL statements
+on the same PostgreSQL with as many clients (tests/bench/pgbench/): the ratio says how close
+the API comes to what the database alone can do. wrk, the services and PostgreSQL share the
+machine's cores."""
 
 from __future__ import annotations
 
 import asyncio
-import statistics
-import time
-import uuid
-from collections.abc import Awaitable, Callable
-from typing import Any
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
 
-from services.checkout_api.app import create_app as create_checkout_app
 from shared.config import Settings
-from shared.http.lifecycle import DATABASE
-from tests.bench.results import Result
-from tests.integration.booking.api import running as running_booking
-from tests.integration.checkout.conftest import Api as CheckoutApi
-from tests.support.http import serve
+from tests.bench import http_data, loadgen, pgbench_peer
+from tests.bench.http_data import BROWSE, bearer
+from tests.bench.loadgen import Request, Run
+from tests.bench.processes import free_port, rss_mib, service
+from tests.bench.results import Result, figure, ratio
 
-REQUESTS = 400
-CONCURRENCY = 20
+RUNS = 3
+SECONDS = 5.0
+CONNECTIONS = 16
+PROVIDERS = 16
+CALIBRATE = True  # one probe run at half load before the measured ones
+SLOTS_PER_RUN = 5_000  # open slots for one POST /bookings run (it never books one twice)
+BROWSE_SLOTS = 60
+CUSTOMERS = 16
 
 
-async def _measure(name: str, call: Callable[[int], Awaitable[int]], expected: int) -> list[Result]:
-    latencies: list[float] = []
-    statuses: list[int] = []
-    gate = asyncio.Semaphore(CONCURRENCY)
+@dataclass(frozen=True)
+class Target:
+    name: str
+    url: str
+    requests: Callable[[int], list[Request]]  # the requests of run number n
+    peer: str  # the pgbench script of the same statements
 
-    async def one(i: int) -> None:
-        async with gate:
-            started = time.perf_counter()
-            statuses.append(await call(i))
-            latencies.append(time.perf_counter() - started)
 
-    started = time.perf_counter()
-    await asyncio.gather(*(one(i) for i in range(REQUESTS)))
-    seconds = time.perf_counter() - started
-    if set(statuses) != {expected}:
-        raise AssertionError(f"{name}: unexpected statuses {sorted(set(statuses))}")
-    cuts = statistics.quantiles(latencies, n=100)
-    notes = f"{REQUESTS} requests, {CONCURRENCY} concurrent"
+def _notes(run_count: int) -> str:
+    return f"{CONNECTIONS} connections, {SECONDS:g} s per run, {run_count} runs"
+
+
+def _measure(target: Target) -> list[Result]:
+    """RUNS at full speed, a calibration, then RUNS at about half the median rate."""
+    runs = [
+        loadgen.run(target.url, target.requests(i), connections=CONNECTIONS, seconds=SECONDS)
+        for i in range(RUNS)
+    ]
+    best = figure(f"{target.name}: throughput", [r.rate for r in runs], "requests/s")
+    # Each connection waits `delay` before each request: C / (delay + latency) = half rate.
+    delay_ms = 1000 * CONNECTIONS / (best.value / 2)
+    probes = []
+    if CALIBRATE:
+        probe = loadgen.run(
+            target.url,
+            target.requests(RUNS),
+            connections=CONNECTIONS,
+            seconds=SECONDS / 2,
+            delay_ms=delay_ms,
+        )
+        probes.append(probe)
+        delay_ms = max(0.0, delay_ms - probe.mean_ms)
+    half: list[Run] = [
+        loadgen.run(
+            target.url,
+            target.requests(RUNS + 1 + i),
+            connections=CONNECTIONS,
+            seconds=SECONDS,
+            delay_ms=delay_ms,
+        )
+        for i in range(RUNS)
+    ]
+    failed = sum(r.failed for r in runs + half + probes)
+    notes = _notes(RUNS) + (f"; {failed} requests failed" if failed else "")
+    command = " ".join(loadgen.command(target.url, CONNECTIONS, SECONDS, 0))
+    half_notes = f"{CONNECTIONS} connections pausing {delay_ms:.0f} ms, {RUNS} runs"
     return [
-        Result(f"{name}: throughput", REQUESTS / seconds, "requests/s", notes),
-        Result(f"{name}: latency p50", cuts[49] * 1000, "ms", notes),
-        Result(f"{name}: latency p99", cuts[98] * 1000, "ms", notes),
+        figure(best.name, [r.rate for r in runs], "requests/s", notes, command),
+        figure(
+            f"{target.name}: rate reached at half load",
+            [r.rate / best.value for r in half],
+            "of max",
+            half_notes,
+        ),
+        figure(f"{target.name}: p50 at half load", [r.p50_ms for r in half], "ms", half_notes),
+        figure(f"{target.name}: p99 at half load", [r.p99_ms for r in half], "ms", half_notes),
     ]
 
 
-async def _booking(settings: Settings) -> list[Result]:
-    async with running_booking(settings) as api:
-        provider = f"bench-{uuid.uuid4().hex[:8]}"
-        slots = [
-            (await api.create_slot(provider, hours_ahead=24 + i))["id"] for i in range(REQUESTS)
-        ]
-
-        async def book(i: int) -> int:
-            response = await api.book(f"user-{i}", slots[i])
-            return response.status
-
-        return await _measure("POST /bookings", book, 201)
+def _with_peer(target: Target, settings: Settings, product: str = "") -> list[Result]:
+    ours = _measure(target)
+    peer = pgbench_peer.measure(target.peer, settings.database_url, CONNECTIONS, RUNS, product)
+    return [*ours, peer, ratio(f"{target.name} / pgbench", ours[0], peer, "throughput")]
 
 
-async def _checkout(settings: Settings) -> list[Result]:
-    app = create_checkout_app(settings)
-    async with serve(app) as client:
-        await app[DATABASE].wait_ready(timeout=10)
-        api = CheckoutApi(client, settings)
-        product = await api.product("Bench tea", 250)
-        buyers = [await api.customer(f"buyer {i}") for i in range(CONCURRENCY)]
-        for buyer in buyers:
-            await api.top_up(buyer, 10_000_000)
-        body: dict[str, Any] = {"items": [{"product_id": product, "quantity": 2}]}
+def _slices(items: list[Request], size: int) -> Callable[[int], list[Request]]:
+    def part(n: int) -> list[Request]:
+        chosen = items[n * size : (n + 1) * size]
+        if len(chosen) < CONNECTIONS:
+            raise RuntimeError(f"run {n} has only {len(chosen)} requests prepared")
+        return chosen
 
-        async def checkout(i: int) -> int:
-            response = await api.checkout(buyers[i % CONCURRENCY], body)
-            return response.status
-
-        return await _measure("POST /checkout", checkout, 201)
+    return part
 
 
 async def run(settings: Settings) -> list[Result]:
-    return await _booking(settings) + await _checkout(settings)
+    settings = settings.model_copy(
+        update={"booking_api_port": free_port(), "checkout_api_port": free_port()}
+    )
+    booking = f"http://127.0.0.1:{settings.booking_api_port}"
+    checkout = f"http://127.0.0.1:{settings.checkout_api_port}"
+    runs_per_target = 2 * RUNS + 1
+    with (
+        service("booking_api", settings, settings.booking_api_port) as booking_pid,
+        service("checkout_api", settings, settings.checkout_api_port) as checkout_pid,
+    ):
+        pids = {"booking_api": booking_pid, "checkout_api": checkout_pid}
+        idle = {name: rss_mib(pid) for name, pid in pids.items()}
+        total = SLOTS_PER_RUN * runs_per_target
+        await asyncio.to_thread(
+            http_data.make_slots, booking, settings, PROVIDERS, total, 0, "bench-p"
+        )
+        await asyncio.to_thread(http_data.make_slots, booking, settings, 1, BROWSE_SLOTS, 0, BROWSE)
+        slots = await http_data.open_slots(settings.database_url, "bench-p")
+        users = [bearer(settings, f"bench-u{i}", "user") for i in range(CONNECTIONS)]
+        bookings = [
+            Request("POST", "/bookings", users[i % len(users)], json.dumps({"slot_id": s}))
+            for i, s in enumerate(slots)
+        ]
+        shop = await http_data.shop(checkout, settings, CUSTOMERS)
+        await pgbench_peer.seed(settings.database_url, CONNECTIONS, RUNS)
+        # Warm: after thousands of slot creations and the shop's setup.
+        warm = {name: rss_mib(pid) for name, pid in pids.items()}
+        results = await asyncio.to_thread(_targets, settings, booking, checkout, bookings, shop)
+        return results + _memory(idle, warm, {name: rss_mib(pid) for name, pid in pids.items()})
+
+
+def _memory(idle: dict[str, float], warm: dict[str, float], end: dict[str, float]) -> list[Result]:
+    notes = "after every run above"
+    results = []
+    for name in idle:
+        results += [
+            Result(f"{name}: RSS idle", idle[name], "MiB", "just started"),
+            Result(f"{name}: RSS warm", warm[name], "MiB", "after the setup requests"),
+            Result(f"{name}: RSS at the end", end[name], "MiB", notes),
+            Result(
+                f"{name}: RSS growth after warm-up",
+                100 * (end[name] - warm[name]) / warm[name],
+                "%",
+                notes,
+            ),
+        ]
+    return results
+
+
+def _targets(
+    settings: Settings, booking: str, checkout: str, bookings: list[Request], shop: http_data.Shop
+) -> list[Result]:
+    results = _with_peer(
+        Target("POST /bookings", booking, _slices(bookings, SLOTS_PER_RUN), "book.sql"),
+        settings,
+    )
+    pending = asyncio.run(http_data.pending_bookings(settings.database_url))
+    providers = {p: bearer(settings, p, "provider") for _, p in pending}
+    accepts = [
+        Request("POST", f"/providers/{p}/bookings/{b}/accept", providers[p]) for b, p in pending
+    ]
+    per_run = max(CONNECTIONS, len(accepts) // (2 * RUNS + 1))
+    results += _with_peer(
+        Target("accept", booking, _slices(accepts, per_run), "accept.sql"), settings
+    )
+    buyers = [bearer(settings, c, "customer") for c in shop.customers]
+    body = json.dumps({"items": [{"product_id": shop.product, "quantity": 2}]})
+    checkouts = [Request("POST", "/checkout", t, body, unique_key=True) for t in buyers]
+    results += _with_peer(
+        Target("POST /checkout", checkout, lambda n: checkouts, "checkout.sql"),
+        settings,
+        shop.product,
+    )
+    browse = bearer(settings, "bench-u0", "user")
+    lists = [Request("GET", f"/available-slots?provider_id={BROWSE}0", browse)] * CONNECTIONS
+    results += _with_peer(
+        Target("GET /available-slots", booking, lambda n: lists, "available_slots.sql"),
+        settings,
+        shop.product,
+    )
+    wallets = [Request("GET", "/wallet", t) for t in buyers]
+    results += _with_peer(
+        Target("GET /wallet", checkout, lambda n: wallets, "wallet.sql"), settings
+    )
+    return results

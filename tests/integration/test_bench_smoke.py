@@ -4,12 +4,13 @@ so the harness never rots. It measures nothing about speed."""
 from __future__ import annotations
 
 import math
+import shutil
 from pathlib import Path
 
 import pytest
 
 from tests.bench import __main__ as bench
-from tests.bench import bench_http, bench_outbox, bench_workqueue
+from tests.bench import bench_http, bench_outbox, bench_workqueue, pgbench_peer
 from tests.bench.results import Result
 
 NAMES = sorted(p.stem for p in Path(bench.__file__).parent.glob("bench_*.py"))
@@ -18,14 +19,21 @@ NAMES = sorted(p.stem for p in Path(bench.__file__).parent.glob("bench_*.py"))
 @pytest.fixture
 def tiny_counts(monkeypatch: pytest.MonkeyPatch) -> None:
     """Shrink every benchmark's counts so the whole run takes seconds."""
-    monkeypatch.setattr(bench_http, "REQUESTS", 20)
-    monkeypatch.setattr(bench_http, "CONCURRENCY", 4)
+    monkeypatch.setattr(bench_http, "RUNS", 1)
+    monkeypatch.setattr(bench_http, "SECONDS", 1.0)  # wrk's shortest run
+    monkeypatch.setattr(bench_http, "CALIBRATE", False)
+    monkeypatch.setattr(bench_http, "SLOTS_PER_RUN", 150)
+    monkeypatch.setattr(bench_http, "BROWSE_SLOTS", 20)
+    # Every pgbench script runs (a script the schema outgrew fails here), a few times each.
+    monkeypatch.setattr(pgbench_peer, "TRANSACTIONS", 5)
+    monkeypatch.setattr(pgbench_peer, "SLOTS_PER_CLIENT", 20)
     monkeypatch.setattr(bench_outbox, "ROWS", 20)
     monkeypatch.setattr(bench_workqueue, "SIZES", {"redis": 50, "amqp": 50})
     monkeypatch.setattr(bench_workqueue, "CONCURRENCY", {"redis": 4, "amqp": 4})
     monkeypatch.setattr(bench_workqueue, "LATENCY_SAMPLES", 5)
 
 
+@pytest.mark.skipif(shutil.which("wrk") is None, reason="wrk is not installed (make load-tools)")
 async def test_every_benchmark_runs_with_tiny_counts_and_reports_finite_figures(
     tiny_counts: None,
 ) -> None:
