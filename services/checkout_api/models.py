@@ -97,9 +97,17 @@ class TopUpOut(BaseModel):
 
 class EntriesQuery(BaseModel):
     limit: int = Field(default=20, ge=1, le=200)
-    cursor: str | None = Field(default=None, max_length=200)
-    # Deprecated: the transfer id the previous page ended at; `cursor` replaces it.
-    before: int | None = Field(default=None, ge=1, le=2**63 - 1)
+    cursor: str | None = Field(
+        default=None, max_length=200, description="the previous page's `next_cursor`"
+    )
+    before: int | None = Field(
+        default=None,
+        ge=1,
+        le=2**63 - 1,
+        description="deprecated, goes away after this release: the previous page's "
+        "`next_before`; `cursor` replaces it",
+        json_schema_extra={"deprecated": True},
+    )
 
 
 class WalletQuery(EntriesQuery):
@@ -129,7 +137,9 @@ class Wallet(BaseModel):
     balance: int
     entries: list[LedgerEntry]
     next_cursor: str | None
-    next_before: int | None  # deprecated, with `before`
+    next_before: int | None = Field(
+        description="deprecated, with `before`", json_schema_extra={"deprecated": True}
+    )
 
 
 class TransactionOut(BaseModel):
@@ -200,7 +210,9 @@ class Rewards(BaseModel):
     level: int
     entries: list[LedgerEntry]
     next_cursor: str | None
-    next_before: int | None  # deprecated, with `before`
+    next_before: int | None = Field(
+        description="deprecated, with `before`", json_schema_extra={"deprecated": True}
+    )
 
 
 # Rows onto bodies.

@@ -96,7 +96,9 @@ async def test_the_openapi_document_describes_the_statement(api: Api) -> None:
     document = await api.ok(await api.client.get("/openapi.json"))
     for path in ("/wallet", "/customers/{customer_id}/rewards"):
         get = document["paths"][path]["get"]
-        assert {"cursor", "limit", "before"} <= {p["name"] for p in get["parameters"]}, path
+        params = {p["name"]: p for p in get["parameters"]}
+        assert {"cursor", "limit", "before"} <= set(params), path
+        assert params["before"]["schema"]["deprecated"] is True
     schemas = document["components"]["schemas"]
     assert {"counter_account", "reference", "amount"} <= set(schemas["LedgerEntry"]["properties"])
     assert set(schemas["LedgerAccount"]["properties"]) == {"type", "owner_id"}
