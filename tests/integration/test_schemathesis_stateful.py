@@ -220,24 +220,25 @@ def slot_windows() -> BodyFix:
 
 def test_booking_flows_along_the_links_conform_for_every_role(settings: Settings) -> None:
     def new_world() -> World:
-        """A provider with two slots published, the first booked by the user: the lists
-        that start scenarios have something to link to, and a move has a slot to go to."""
+        """A provider with three slots published, the first booked by the user: the lists
+        that start scenarios have something to link to (the second slot is the first open
+        one listed), and a move has a slot to go to (the third)."""
         provider = f"provider-{uuid.uuid4().hex[:8]}"
         subjects = {"user": f"user-{uuid.uuid4().hex[:8]}", "provider": provider}
         by_role = stateless.tokens(settings, {**subjects, "admin": "admin-1", "customer": "c"})
         windows = slot_windows()
         slots = []
-        for _ in range(2):
+        for _ in range(3):
             body: dict[str, Any] = {}
             windows(body)
             path = f"/providers/{provider}/slots"
             slots.append(stateless.post(base_url, path, by_role["provider"], body)["id"])
         stateless.post(base_url, "/bookings", by_role["user"], {"slot_id": slots[0]})
 
-        def move_to_second(body: dict[str, Any]) -> None:
-            body["slot_id"] = slots[1]
+        def move_to_third(body: dict[str, Any]) -> None:
+            body["slot_id"] = slots[2]
 
-        fixes = {SLOTS: windows, "POST /bookings/{booking_id}/reschedule": move_to_second}
+        fixes = {SLOTS: windows, "POST /bookings/{booking_id}/reschedule": move_to_third}
         return World(by_role, {"provider_id": provider}, fixes)
 
     with stateless.served(booking_app(settings)) as base_url:
