@@ -145,3 +145,10 @@ def test_a_link_to_an_operation_the_app_lacks_is_refused() -> None:
     app.router.add_get("/thing", thing)
     with pytest.raises(ValueError, match="targets unknown 'GET /nowhere'"):
         build_document(app, "t")
+
+
+@pytest.mark.parametrize("service", APIS, ids=lambda s: s.name)
+def test_the_document_with_its_links_is_valid_openapi_3_1(service: Any) -> None:
+    from openapi_spec_validator import validate
+
+    validate(document(service.module))
