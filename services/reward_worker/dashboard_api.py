@@ -6,6 +6,7 @@ token). Bad input is a 400 or 422 problem; a broker that does not answer is a 50
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from typing import Literal
 
@@ -60,6 +61,20 @@ def add_routes(app: web.Application, key: web.AppKey[WorkQueue], guard: Guard) -
 
     def queue_of(request: web.Request) -> WorkQueue:
         return request.app[key]
+
+    # RabbitMQ's failed set and delay queues are read by taking every message and putting
+    # it back: two reads at once would each see only what the other does not hold, so this
+    # process's console reads and acts on them one request at a time.
+    scans = asyncio.Lock()
+
+    def one_at_a_time(handler: RequestHandler) -> RequestHandler:
+        async def serial(request: web.Request) -> web.StreamResponse:
+            if queue_of(request).backend != "amqp":
+                return await handler(request)
+            async with scans:
+                return await handler(request)
+
+        return guard(serial)
 
     async def status(request: web.Request) -> web.Response:
         queue = queue_of(request)
@@ -149,21 +164,21 @@ def add_routes(app: web.Application, key: web.AppKey[WorkQueue], guard: Guard) -
         return web.json_response({"id": schedule_id, "removed": True})
 
     api = "/dashboard/api"
-    app.router.add_get(f"{api}/status", guard(status))
-    app.router.add_get(f"{api}/jobs", guard(jobs))
-    app.router.add_get(f"{api}/failed", guard(failed))
-    app.router.add_get(f"{api}/jobs/{{job_id}}", guard(job))
-    app.router.add_post(f"{api}/jobs/{{job_id}}/retry", guard(retry))
-    app.router.add_post(f"{api}/jobs/{{job_id}}/promote", guard(promote))
-    app.router.add_delete(f"{api}/jobs/{{job_id}}", guard(remove))
-    app.router.add_get(f"{api}/error-classes", guard(classes))
-    app.router.add_post(f"{api}/retry-class", guard(retry_class))
-    app.router.add_post(f"{api}/clean", guard(clean_up))
-    app.router.add_post(f"{api}/pause", guard(pause))
-    app.router.add_post(f"{api}/resume", guard(resume))
-    app.router.add_get(f"{api}/chart", guard(chart))
-    app.router.add_get(f"{api}/schedules", guard(schedules))
-    app.router.add_delete(f"{api}/schedules/{{schedule_id}}", guard(remove_schedule))
+    app.router.add_get(f"{api}/status", one_at_a_time(status))
+    app.router.add_get(f"{api}/jobs", one_at_a_time(jobs))
+    app.router.add_get(f"{api}/failed", one_at_a_time(failed))
+    app.router.add_get(f"{api}/jobs/{{job_id}}", one_at_a_time(job))
+    app.router.add_post(f"{api}/jobs/{{job_id}}/retry", one_at_a_time(retry))
+    app.router.add_post(f"{api}/jobs/{{job_id}}/promote", one_at_a_time(promote))
+    app.router.add_delete(f"{api}/jobs/{{job_id}}", one_at_a_time(remove))
+    app.router.add_get(f"{api}/error-classes", one_at_a_time(classes))
+    app.router.add_post(f"{api}/retry-class", one_at_a_time(retry_class))
+    app.router.add_post(f"{api}/clean", one_at_a_time(clean_up))
+    app.router.add_post(f"{api}/pause", one_at_a_time(pause))
+    app.router.add_post(f"{api}/resume", one_at_a_time(resume))
+    app.router.add_get(f"{api}/chart", one_at_a_time(chart))
+    app.router.add_get(f"{api}/schedules", one_at_a_time(schedules))
+    app.router.add_delete(f"{api}/schedules/{{schedule_id}}", one_at_a_time(remove_schedule))
 
 
 def _job_id(request: web.Request) -> str:

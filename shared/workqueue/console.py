@@ -87,11 +87,16 @@ async def retry_error_class(queue: WorkQueue, name: str) -> int:
 async def _amqp_retry_class(queue: AmqpWorkQueue, name: str) -> int:
     from shared.workqueue.amqp_messages import copy_of
 
+    moved: set[str] = set()
+
     async def move(message: AbstractIncomingMessage) -> bool:
         headers = dict(message.headers or {})
-        if error_class(str(headers.get("error") or "")) != name:
+        # A moved job that fails again while the scan still runs comes back to the failed
+        # queue behind it: left alone, so each job is retried once.
+        if message.message_id in moved or error_class(str(headers.get("error") or "")) != name:
             return False
         await queue.publish([(copy_of(message, attempts=0, state="waiting"), queue.layout.main)])
+        moved.add(message.message_id or "")
         return True
 
     return await queue.failed_jobs.scan(move)

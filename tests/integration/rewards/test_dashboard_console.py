@@ -205,3 +205,57 @@ async def _rewards_done(db: Database, tx: Any) -> bool:
 async def _failures(queue: WorkQueue, job_id: str, count: int) -> bool:
     events = await journal_for(queue).events(job_id)
     return sum(1 for e in events if e["event"] == "failed") >= count
+
+
+async def test_on_rabbitmq_the_console_lists_what_the_broker_can_show_and_says_why_not_the_rest(
+    worker_settings: Settings,
+) -> None:
+    from playwright.async_api import async_playwright, expect
+
+    settings = worker_settings.model_copy(
+        update={"work_queue_backend": "amqp", "work_queue_max_attempts": 1}
+    )
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    producer = create_work_queue(settings)
+    app = create_app(settings)
+    try:
+        async with serve(app) as client, async_playwright() as playwright:
+            browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            page = await (
+                await browser.new_context(viewport={"width": 1280, "height": 900})
+            ).new_page()
+            said = page.locator("#action-result")
+            for n in range(2):
+                await producer.enqueue("UNKNOWN_JOB", {"n": n}, job_id=f"lost-{n}")
+            await producer.enqueue("UNKNOWN_JOB", {"n": 9}, job_id="later", delay=600)
+            await page.goto(str(client.make_url("/dashboard")))
+            await page.fill("#token", mint_token(settings.jwt_secret, "ops", "admin"))
+            await page.get_by_role("button", name="Open").click()
+            await expect(page.locator("#failed tbody tr")).to_have_count(2, timeout=15_000)
+            await expect(page.locator('.count[data-state="completed"] b')).to_have_text("n/a")
+            # Waiting jobs cannot be read without counting an attempt: the page says so.
+            await expect(page.locator("#browse-note")).to_contain_text("redelivered")
+            # The job's events, from this process's journal.
+            await page.get_by_role("button", name="lost-0").click()
+            await expect(page.locator('#job-events tr[data-event="failed"]')).to_be_visible()
+            await page.locator('.count[data-state="delayed"]').click()
+            later = page.locator('#jobs tr[data-job-id="later"]')
+            await expect(later).to_be_visible()
+            await shot_of(page, "7-rabbitmq")
+            await later.get_by_role("button", name="promote").click()
+            await expect(said).to_contain_text("promote later: done")
+            await expect(page.locator("#failed tbody tr")).to_have_count(3, timeout=15_000)
+            await page.locator(".error-class").get_by_role("button").click()
+            await expect(said).to_contain_text("3 retried")
+            await expect(page.locator("#failed tbody tr")).to_have_count(3, timeout=15_000)
+            await page.fill("#clean-age", "0")
+            await page.get_by_role("button", name="clean").click()
+            await expect(said).to_contain_text("3 removed")
+            await browser.close()
+    finally:
+        await admin(producer).delete_everything()
+        await producer.close()
+
+
+async def shot_of(page: Any, name: str) -> None:
+    await page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
