@@ -25,6 +25,7 @@ from shared.events.checkout import CheckoutCompleted, RefundIssued
 from shared.events.envelope import Trace, make_envelope
 from shared.logging import get_logger, new_correlation_id
 from shared.messaging.destinations import REWARD_JOBS
+from shared.messaging.outbox import unsent_job_ids
 from shared.storage.pool import Database
 from shared.workqueue.base import NewJob, WorkQueue
 from shared.workqueue.inspect import present
@@ -48,9 +49,6 @@ REVERSALS_OWED = f"""
 COUNTS = f"""
     SELECT (SELECT count(*) FROM {SCHEMA}.transactions WHERE rewards_status = 'pending'),
            (SELECT count(*) FROM {SCHEMA}.refunds WHERE reversal_status = 'pending')"""
-IN_OUTBOX = f"""
-    SELECT coalesce(array_agg(attributes->>'jobId'), '{{}}') FROM {SCHEMA}.outbox
-    WHERE sent_at IS NULL AND destination = $1 AND attributes->>'jobId' = ANY($2::text[])"""
 
 
 @dataclass
@@ -96,7 +94,7 @@ async def _owed(db: Database, queue: WorkQueue) -> list[Owed]:
         found = []
         for job_type, owed, rows in kinds:
             ids = [row["job_id"] for row in rows]
-            in_transit = set(await conn.fetchval(IN_OUTBOX, REWARD_JOBS, ids)) if ids else set()
+            in_transit = await unsent_job_ids(conn, SCHEMA, REWARD_JOBS, ids)
             found.append((job_type, owed, rows, in_transit))
     return [
         Owed(job_type, int(owed), rows, transit, await present(queue, [r["job_id"] for r in rows]))
