@@ -114,10 +114,10 @@ queue-status: install  ## counts of the reward work queue per state
 	$(PY) -m shared.workqueue.cli status
 
 queue-owed: install  ## reward jobs owed by PostgreSQL against those the work queue holds
-	$(PY) -m shared.workqueue.cli owed
+	$(PY) -m services.reward_worker.owed
 
 queue-requeue-owed: install  ## enqueue the owed reward jobs the work queue does not hold
-	$(PY) -m shared.workqueue.cli requeue-owed
+	$(PY) -m services.reward_worker.owed --requeue
 
 dlq-inspect: install  ## counts and a sample of a dead-letter queue: make dlq-inspect QUEUE=<queue url>
 	$(PY) -m shared.messaging.deadletter inspect $(QUEUE)

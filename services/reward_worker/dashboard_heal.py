@@ -26,7 +26,8 @@ from shared.logging import get_logger
 from shared.messaging import deadletter
 from shared.messaging.sqs import sqs_client
 from shared.workqueue import WorkQueue
-from shared.workqueue.owed import owed_work, requeue_missing
+
+from .owed import owed_work, requeue_missing
 
 log = get_logger(__name__)
 

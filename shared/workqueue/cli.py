@@ -38,12 +38,10 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
-async def execute(
-    queue: WorkQueue, args: argparse.Namespace, settings: Settings | None = None
-) -> tuple[int, Any]:
+async def execute(queue: WorkQueue, args: argparse.Namespace) -> tuple[int, Any]:
     """Run one command; return (exit status, JSON-able result)."""
     if args.command in cli_console.COMMANDS:
-        return await cli_console.execute(queue, args, settings or Settings())
+        return await cli_console.execute(queue, args)
     if args.command in cli_flow.COMMANDS:
         return await cli_flow.execute(queue, args)
     if args.command == "status":
@@ -78,7 +76,7 @@ async def run(argv: list[str], settings: Settings | None = None) -> int:
     args = parser().parse_args(argv)
     settings = settings or Settings()
     async with open_work_queue(settings, name=args.queue) as queue:
-        code, result = await execute(queue, args, settings)
+        code, result = await execute(queue, args)
     json.dump(result, sys.stdout, indent=2, default=str)
     sys.stdout.write("\n")
     return code

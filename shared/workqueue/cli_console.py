@@ -7,8 +7,8 @@ the dashboard, printed as JSON.
     retry-class NAME            retry every failed job of one error class
     clean STATE --older-than S  delete completed or failed jobs older than S seconds
     chart [--minutes N]         per-minute counters (throughput, run time)
-    owed                        work owed by PostgreSQL against work in the broker
-    requeue-owed                enqueue what is owed and missing
+
+Work owed by PostgreSQL is the reward worker's to tell: `python -m services.reward_worker.owed`.
 """
 
 from __future__ import annotations
@@ -16,18 +16,12 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from shared.config import Settings
-from shared.storage.pool import Database
 from shared.workqueue.base import STATES, WorkQueue
 from shared.workqueue.console import clean, error_classes, retry_error_class
 from shared.workqueue.history import journal_for
 from shared.workqueue.inspect import BadQuery, Search, job_page, list_jobs
-from shared.workqueue.owed import owed_work, requeue_missing
 
-DATABASE_WAIT = 10.0  # seconds
-COMMANDS = frozenset(
-    {"list", "history", "error-classes", "retry-class", "clean", "chart", "owed", "requeue-owed"}
-)
+COMMANDS = frozenset({"list", "history", "error-classes", "retry-class", "clean", "chart"})
 
 
 def add_commands(commands: Any) -> None:
@@ -48,23 +42,17 @@ def add_commands(commands: Any) -> None:
     cleaning.add_argument("--older-than", type=float, required=True, help="seconds")
     chart = commands.add_parser("chart", help="per-minute counters of the last minutes")
     chart.add_argument("--minutes", type=int, default=60)
-    commands.add_parser("owed", help="work owed by PostgreSQL against work in the broker")
-    commands.add_parser("requeue-owed", help="enqueue the owed jobs the broker does not hold")
 
 
-async def execute(
-    queue: WorkQueue, args: argparse.Namespace, settings: Settings
-) -> tuple[int, Any]:
+async def execute(queue: WorkQueue, args: argparse.Namespace) -> tuple[int, Any]:
     """Run one console command; (exit status, JSON-able result). Bad input exits 2."""
     try:
-        return await _execute(queue, args, settings)
+        return await _execute(queue, args)
     except BadQuery as exc:
         return 2, {"error": str(exc)}
 
 
-async def _execute(
-    queue: WorkQueue, args: argparse.Namespace, settings: Settings
-) -> tuple[int, Any]:
+async def _execute(queue: WorkQueue, args: argparse.Namespace) -> tuple[int, Any]:
     command = args.command
     if command == "list":
         search = Search(job_id=args.job_id, field=args.field, value=args.value)
@@ -83,15 +71,4 @@ async def _execute(
         return 0, {"removed": await clean(queue, args.state, args.older_than)}
     if command == "chart":
         return 0, await journal_for(queue).minutes(max(1, min(args.minutes, 120)))
-    db = Database(settings.database_url, max_size=1)
-    await db.start()
-    try:
-        try:
-            await db.wait_ready(timeout=DATABASE_WAIT)
-        except TimeoutError:
-            return 1, {"error": f"PostgreSQL did not answer in {DATABASE_WAIT:g} s (DATABASE_URL)"}
-        if command == "owed":
-            return 0, await owed_work(db, queue)
-        return 0, await requeue_missing(db, queue)
-    finally:
-        await db.close()
+    raise AssertionError(command)

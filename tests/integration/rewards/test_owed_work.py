@@ -4,10 +4,12 @@ once, and a second pass adds nothing."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 
 import pytest
 
+from services.reward_worker.owed import owed_work, requeue_missing, run
 from shared.config import Settings
 from shared.events.envelope import Envelope
 from shared.messaging import outbox
@@ -16,7 +18,6 @@ from shared.storage.pool import Database
 from shared.workqueue import WorkQueue, create_work_queue
 from shared.workqueue.base import admin
 from shared.workqueue.inspect import present
-from shared.workqueue.owed import owed_work, requeue_missing
 from tests.integration.rewards.conftest import create_chain, create_transactions, reward_job
 
 
@@ -33,8 +34,15 @@ async def queue(
 
 
 async def test_owed_jobs_missing_from_the_broker_are_enqueued_once(
-    db: Database, queue: WorkQueue
+    db: Database,
+    queue: WorkQueue,
+    worker_settings: Settings,
+    request: pytest.FixtureRequest,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
+    settings = worker_settings.model_copy(
+        update={"work_queue_backend": request.node.callspec.params["queue"]}
+    )
     async with db.transaction() as conn:
         chain = await create_chain(conn, 2)
         lost, in_transit = await create_transactions(conn, [(chain.buyer, 700), (chain.buyer, 900)])
@@ -52,6 +60,13 @@ async def test_owed_jobs_missing_from_the_broker_are_enqueued_once(
         assert set(await present(queue, [str(lost), str(in_transit)])) == {str(lost)}
         again = await requeue_missing(db, queue)
         assert _enqueued(again) == 0
+        # The command prints the same report as JSON.
+        assert await run([], settings.model_copy(update={"work_queue_name": queue.name})) == 0
+        printed = json.loads(capsys.readouterr().out)
+        assert {t["job_type"] for t in printed["job_types"]} == {
+            "CHECKOUT_COMPLETED",
+            "REFUND_ISSUED",
+        }
     finally:
         async with db.transaction() as conn:
             await conn.execute(

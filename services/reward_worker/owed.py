@@ -11,29 +11,40 @@ holds (even failed) is never added twice: the queue's id de-duplication refuses 
 
     report = await owed_work(db, queue)        # per job type: owed, in transit, held, missing
     counts = await requeue_missing(db, queue)  # per job type: missing, enqueued
+
+From a shell (JSON on stdout; `make queue-owed`, `make queue-requeue-owed`):
+
+    python -m services.reward_worker.owed [--requeue]
 """
 
 from __future__ import annotations
 
+import argparse
+import asyncio
+import json
+import sys
 import uuid
 from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
 
+from shared.config import Settings
 from shared.events.checkout import CheckoutCompleted, RefundIssued
 from shared.events.envelope import Trace, make_envelope
-from shared.logging import get_logger, new_correlation_id
+from shared.logging import configure_logging, get_logger, new_correlation_id
 from shared.messaging.destinations import REWARD_JOBS
 from shared.messaging.outbox import unsent_job_ids
 from shared.storage.pool import Database
+from shared.workqueue import open_work_queue
 from shared.workqueue.base import NewJob, WorkQueue
 from shared.workqueue.inspect import present
 
+from .typedefs import SCHEMA, SERVICE, SOURCE
+
 log = get_logger(__name__)
 
-SCHEMA = "checkout"
-SOURCE = "checkout_api"  # the reward jobs are checkout's, whoever queues them again
+DATABASE_WAIT = 10.0  # seconds the command waits for PostgreSQL
 CHECKED = 10_000  # owed jobs compared with the broker per job type, oldest first
 SAMPLE = 20  # missing ids shown
 
@@ -139,3 +150,39 @@ def _job(job_type: str, row: asyncpg.Record) -> NewJob:
     refund = RefundIssued.model_validate_json(row["data"])
     envelope = make_envelope(refund, source=SOURCE, subject=str(refund.customer_id), trace=trace)
     return NewJob(job_type, envelope.model_dump(mode="json"), row["job_id"], 0)
+
+
+async def run(argv: list[str], settings: Settings) -> int:
+    parser = argparse.ArgumentParser(prog="python -m services.reward_worker.owed")
+    parser.add_argument("--requeue", action="store_true", help="enqueue what is owed and missing")
+    args = parser.parse_args(argv)
+    db = Database(settings.database_url, max_size=1)
+    await db.start()
+    try:
+        try:
+            await db.wait_ready(timeout=DATABASE_WAIT)
+        except TimeoutError:
+            result: dict[str, Any] = {
+                "error": f"PostgreSQL did not answer in {DATABASE_WAIT:g} s (DATABASE_URL)"
+            }
+            code = 1
+        else:
+            async with open_work_queue(settings) as queue:
+                action = requeue_missing if args.requeue else owed_work
+                result, code = await action(db, queue), 0
+    finally:
+        await db.close()
+    json.dump(result, sys.stdout, indent=2, default=str)
+    sys.stdout.write("\n")
+    return code
+
+
+def main() -> None:
+    settings = Settings()
+    # Logs go to stderr, so stdout holds only the JSON result a script reads.
+    configure_logging(f"{SERVICE}-owed", settings.log_level, json=settings.log_json)
+    sys.exit(asyncio.run(run(sys.argv[1:], settings)))
+
+
+if __name__ == "__main__":
+    main()
