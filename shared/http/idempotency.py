@@ -7,14 +7,19 @@ Retry-After at once (as Stripe does): it never waits holding a pool connection, 
 storm on one slow request cannot exhaust the pool. A duplicate after the first commits
 replays the stored response; after the first rolls back, it runs the effect itself. So N
 concurrent requests with one key produce exactly one effect.
+
+A transaction that loses a race inside PostgreSQL (a deadlock or serialization failure) was
+rolled back whole, key row included, so it is run again at once, a few times, before the
+client is told 503 with Retry-After.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, TypeVar
 
 import asyncpg
 from aiohttp import web
@@ -23,8 +28,13 @@ from shared.errors import Conflict, Problem
 from shared.http.app import SETTINGS
 from shared.http.lifecycle import DATABASE, run_periodic
 from shared.http.validation import text_problem
+from shared.logging import get_logger
+from shared.retry import backoff_delay
 from shared.storage.pool import Database
 
+log = get_logger(__name__)
+
+T = TypeVar("T")
 Effect = Callable[[asyncpg.Connection], Awaitable[tuple[int, Any]]]
 HEADER = "Idempotency-Key"
 MAX_KEY_LENGTH = 255
@@ -32,6 +42,7 @@ PURGE_SLICE = 5000
 PURGE_INTERVAL_CAP = 3600.0
 # Seconds a duplicate of a request in flight is told to wait before retrying.
 IN_FLIGHT_RETRY_AFTER = 1
+RACE_ATTEMPTS = 3  # runs of a transaction that lost a race (deadlock, serialization)
 
 
 class InFlight(Conflict):
@@ -74,8 +85,7 @@ async def idempotent(
     if key is None:
         if required:
             raise Problem(400, f"the {HEADER} header is required")
-        async with db.transaction() as conn:
-            status, payload = await effect(conn)
+        status, payload = await _rerun_lost_races(db, effect)
         return _response(status, _dumps(payload), replayed=False)
     if not 0 < len(key) <= MAX_KEY_LENGTH:
         raise Problem(400, f"{HEADER} must be 1 to {MAX_KEY_LENGTH} characters")
@@ -84,7 +94,8 @@ async def idempotent(
     digest = hashlib.sha256(
         f"{request.method} {request.path}\n".encode() + await request.read()
     ).hexdigest()
-    async with db.transaction() as conn:
+
+    async def once(conn: asyncpg.Connection) -> web.Response:
         # Whoever holds the lock has the key row uncommitted (or is about to insert it):
         # waiting for it would hold this connection for as long as the first request runs.
         if not await conn.fetchval(
@@ -128,7 +139,23 @@ async def idempotent(
             status,
             body,
         )
-    return _response(status, body, replayed=False)
+        return _response(status, body, replayed=False)
+
+    return await _rerun_lost_races(db, once)
+
+
+async def _rerun_lost_races(db: Database, work: Callable[[asyncpg.Connection], Awaitable[T]]) -> T:
+    """Run `work` in a transaction; again when PostgreSQL rolled it back for a lost race."""
+    for attempt in range(1, RACE_ATTEMPTS + 1):
+        try:
+            async with db.transaction() as conn:
+                return await work(conn)
+        except asyncpg.exceptions.TransactionRollbackError as exc:
+            if attempt == RACE_ATTEMPTS:
+                raise  # the edge answers 503 with Retry-After
+            log.info("transaction lost a race, running it again", error=repr(exc), attempt=attempt)
+            await asyncio.sleep(backoff_delay(attempt, base=0.01, cap=0.1))
+    raise AssertionError("unreachable")
 
 
 async def purge_expired(db: Database, schema: str, *, limit: int = PURGE_SLICE) -> int:

@@ -202,3 +202,38 @@ async def test_purge_removes_only_expired_keys(
     async with db.acquire() as conn:
         keys = [r["key"] for r in await conn.fetch(f"SELECT key FROM {widgets}.idempotency_keys")]
     assert keys == ["long"]
+
+
+async def test_a_transaction_that_loses_a_deadlock_runs_again_and_both_succeed(
+    settings: Settings, db: Database, widgets: str
+) -> None:
+    """Two requests lock the same two rows in opposite order: PostgreSQL aborts one of them
+    (deadlock detected); it is run again, so both answer 201 and no client sees 503."""
+    async with db.acquire() as conn:
+        await conn.execute(f"INSERT INTO {widgets}.widgets (id, name) VALUES (1, 'a'), (2, 'b')")
+
+    async def lock_both(request: web.Request) -> web.Response:
+        data = await read_json(request)
+
+        async def effect(conn: Any) -> tuple[int, Any]:
+            for i, row in enumerate(data["order"]):
+                await conn.execute(f"SELECT 1 FROM {widgets}.widgets WHERE id = $1 FOR UPDATE", row)
+                if i == 0:
+                    await conn.execute("SELECT pg_sleep(0.3)")  # both hold their first row
+            return 201, {"order": data["order"]}
+
+        return await idempotent(request, db, widgets, "p1", effect, ttl=3600)
+
+    app = create_base_app("idempotency-test", settings)
+    app.router.add_post("/lock", lock_both)
+    async with serve(app) as client:
+        responses = await asyncio.gather(
+            client.post("/lock", json={"order": [1, 2]}, headers={"Idempotency-Key": "d1"}),
+            client.post("/lock", json={"order": [2, 1]}, headers={"Idempotency-Key": "d2"}),
+        )
+    assert [r.status for r in responses] == [201, 201]
+    async with db.acquire() as conn:
+        keys = await conn.fetchval(
+            f"SELECT count(*) FROM {widgets}.idempotency_keys WHERE status = 201"
+        )
+    assert keys == 2
