@@ -23,7 +23,11 @@ from tests.faults import processes
 from tests.faults.logscan import LogScan, session_secrets
 from tests.faults.report import record
 from tests.faults.servers import PostgresCluster, RabbitServer, RedisServer
+from tests.support.audit import money_audit_fixture
 from tests.support.sqs_server import SqsServer
+
+# The money invariants hold after every fault scenario too (make audit).
+audit_money = money_audit_fixture()
 
 
 @pytest.fixture(scope="session")
