@@ -1,8 +1,9 @@
-"""Work queue: no-op jobs enqueued with `enqueue_many` and processed by one worker process
-(one asyncio loop), per backend, plus the pickup latency of a single job reaching an idle
-worker. For scale: on a 2-core machine Bull 4 processes about 17,000 no-op jobs/s, and
-arq and SAQ about 1,500.
-Run alone: `python -m tests.bench.bench_workqueue`."""
+"""Work queue against its peers: no-op jobs enqueued with `enqueue_many` and processed by one
+worker (one asyncio loop, in the benchmark's process), completed jobs not kept, per backend,
+plus the pickup latency of a single job reaching an idle worker. Each peer runs the same job
+count and concurrency on the same Redis or RabbitMQ, in a process of its own
+(tests/bench/queue_peers.py); the ratios are ours over theirs.
+Run alone: `python -m tests.bench bench_workqueue`."""
 
 from __future__ import annotations
 
@@ -16,11 +17,15 @@ import uuid
 from shared.config import Settings
 from shared.workqueue import Job, NewJob, Worker, WorkQueue, create_work_queue
 from shared.workqueue.base import admin
-from tests.bench.results import Result
+from tests.bench import queue_peers
+from tests.bench.results import Result, figure, ratio
 
-SIZES = {"redis": 50_000, "amqp": 10_000}
+SIZES = {"redis": 20_000, "amqp": 10_000}
 CONCURRENCY = {"redis": 200, "amqp": 200}
 LATENCY_SAMPLES = 50
+RUNS = 3
+# The peers of each backend (none in the smoke test: they are installed by make bench-peers).
+PEERS = {"redis": queue_peers.REDIS_PEERS, "amqp": ["aio-pika"]}
 
 
 async def _throughput(queue: WorkQueue, jobs: int, concurrency: int) -> tuple[float, float]:
@@ -69,42 +74,58 @@ async def _latency(queue: WorkQueue) -> list[float]:
     return samples
 
 
-async def run(settings: Settings) -> list[Result]:
-    results = []
-    for backend in ("redis", "amqp"):
+async def _ours(settings: Settings, backend: str) -> list[Result]:
+    jobs, concurrency = SIZES[backend], CONCURRENCY[backend]
+    rates, latency = [], []
+    for i in range(RUNS):
         queue = create_work_queue(
             settings.model_copy(
                 update={
                     "work_queue_backend": backend,
                     "work_queue_name": f"bench-{uuid.uuid4().hex[:10]}",
-                    "work_queue_keep_completed": 1_000,
+                    "work_queue_keep_completed": 0,
                 }
             )
         )
         try:
-            jobs = SIZES[backend]
-            enqueue_rate, process_rate = await _throughput(queue, jobs, CONCURRENCY[backend])
-            latency = sorted(await _latency(queue))
+            rates.append(await _throughput(queue, jobs, concurrency))
+            if i == 0:
+                latency = sorted(await _latency(queue))
         finally:
             await admin(queue).delete_everything()
             await queue.close()
-        notes = f"{jobs:,} jobs, concurrency {CONCURRENCY[backend]}"
+    notes = f"{jobs:,} jobs, concurrency {concurrency}, {RUNS} runs"
+    pickup = f"{len(latency)} single jobs to an idle worker"
+    return [
+        figure(f"{backend}: enqueue_many", [r[0] for r in rates], "jobs/s", notes),
+        figure(f"{backend}: process no-op jobs", [r[1] for r in rates], "jobs/s", notes),
+        Result(f"{backend}: pickup latency p50", statistics.median(latency) * 1000, "ms", pickup),
+        Result(f"{backend}: pickup latency max", latency[-1] * 1000, "ms", pickup),
+    ]
+
+
+def _peers(settings: Settings, backend: str, ours: list[Result]) -> list[Result]:
+    url = settings.redis_url if backend == "redis" else settings.amqp_url
+    results = []
+    for peer in PEERS[backend]:
+        try:
+            theirs = queue_peers.measure(peer, url, SIZES[backend], CONCURRENCY[backend], RUNS)
+        except (FileNotFoundError, RuntimeError) as exc:
+            results.append(Result(f"{peer}: not measured", 0, "-", str(exc)))
+            continue
         results += [
-            Result(f"{backend}: enqueue_many", enqueue_rate, "jobs/s", notes),
-            Result(f"{backend}: process no-op jobs", process_rate, "jobs/s", notes),
-            Result(
-                f"{backend}: pickup latency p50",
-                statistics.median(latency) * 1000,
-                "ms",
-                f"{len(latency)} single jobs to an idle worker",
-            ),
-            Result(
-                f"{backend}: pickup latency max",
-                latency[-1] * 1000,
-                "ms",
-                f"{len(latency)} single jobs to an idle worker",
-            ),
+            *theirs,
+            ratio(f"{backend} / {peer}: enqueue", ours[0], theirs[0]),
+            ratio(f"{backend} / {peer}: process", ours[1], theirs[1]),
         ]
+    return results
+
+
+async def run(settings: Settings) -> list[Result]:
+    results = []
+    for backend in ("redis", "amqp"):
+        ours = await _ours(settings, backend)
+        results += ours + await asyncio.to_thread(_peers, settings, backend, ours)
     return results
 
 

@@ -31,6 +31,9 @@ def tiny_counts(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(bench_workqueue, "SIZES", {"redis": 50, "amqp": 50})
     monkeypatch.setattr(bench_workqueue, "CONCURRENCY", {"redis": 4, "amqp": 4})
     monkeypatch.setattr(bench_workqueue, "LATENCY_SAMPLES", 5)
+    monkeypatch.setattr(bench_workqueue, "RUNS", 1)
+    # The peers installed by make bench-peers are left out; the bare aio-pika loop needs none.
+    monkeypatch.setattr(bench_workqueue, "PEERS", {"redis": [], "amqp": ["aio-pika"]})
 
 
 @pytest.mark.skipif(shutil.which("wrk") is None, reason="wrk is not installed (make load-tools)")
