@@ -59,8 +59,14 @@ async def drain(
                 )
             return len(messages)
 
+        async def take_all(url: str, wait: int) -> None:
+            # Full receives mean more is waiting: take it now, not one receive per round
+            # (a round waits `wait` seconds on the queue that is already empty).
+            while await take(url, wait) == 10:
+                pass
+
         async def arrived() -> bool:
-            await asyncio.gather(*(take(url, 1) for url in queue_urls))
+            await asyncio.gather(*(take_all(url, 1) for url in queue_urls))
             return all(received[m] >= n for m, n in expected.items())
 
         await eventually(arrived, timeout=timeout, interval=0, what="every message on SQS")
