@@ -12,9 +12,12 @@ import secrets
 import sys
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from contextlib import AsyncExitStack
 
 import pytest
 
+from services.notification_consumer.app import create_app as create_notification_app
+from services.provider_consumer.app import create_app as create_provider_app
 from shared.config import Settings
 from shared.messaging.sqs import provision_queues, sqs_client
 from shared.storage.pool import Database
@@ -24,6 +27,7 @@ from tests.faults.logscan import LogScan, session_secrets
 from tests.faults.report import record
 from tests.faults.servers import PostgresCluster, RabbitServer, RedisServer
 from tests.support.audit import money_audit_fixture
+from tests.support.http import serve
 from tests.support.sqs_server import SqsServer
 
 # The money invariants hold after every fault scenario too (make audit).
@@ -107,6 +111,17 @@ async def own_queues(settings: Settings) -> Settings:
             [mine.sqs_booking_request_queue_url, mine.sqs_booking_confirmation_queue_url],
         )
     return mine
+
+
+@pytest.fixture
+async def consumers(own_queues: Settings) -> AsyncIterator[Settings]:
+    """provider_consumer and notification_consumer in this process, on the test's own queues
+    (polled with a short wait); yields their settings."""
+    settings = own_queues.model_copy(update={"consumer_wait_time": 1})
+    async with AsyncExitStack() as stack:
+        for create in (create_provider_app, create_notification_app):
+            await stack.enter_async_context(serve(create(settings)))
+        yield settings
 
 
 @pytest.fixture

@@ -14,8 +14,7 @@ import asyncio
 import time
 import uuid
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable
-from contextlib import AsyncExitStack
+from collections.abc import Awaitable
 from datetime import UTC, datetime, timedelta
 
 import aiohttp
@@ -23,8 +22,6 @@ import pytest
 
 from services.booking_api import commands
 from services.booking_api.uow import PostgresUnitOfWork
-from services.notification_consumer.app import create_app as create_notification_app
-from services.provider_consumer.app import create_app as create_provider_app
 from shared.config import Settings
 from shared.events.envelope import Trace
 from shared.http.auth import mint_token
@@ -34,7 +31,6 @@ from tests.faults.processes import ServiceProcess
 from tests.faults.queues import queue_depths
 from tests.faults.report import record
 from tests.integration.booking.api import unique
-from tests.support.http import serve
 from tests.support.wait import eventually
 
 BOOKINGS = 5_000
@@ -62,15 +58,6 @@ async def _open_slots(db: Database, provider: str, count: int) -> list[str]:
             )
         slots.append(str(slot))
     return slots
-
-
-@pytest.fixture
-async def consumers(own_queues: Settings) -> AsyncIterator[Settings]:
-    settings = own_queues.model_copy(update={"consumer_wait_time": 1})
-    async with AsyncExitStack() as stack:
-        for create in (create_provider_app, create_notification_app):
-            await stack.enter_async_context(serve(create(settings)))
-        yield settings
 
 
 async def _count(db: Database, sql: str, *args: object) -> int:

@@ -8,8 +8,6 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections import Counter
-from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack
 from datetime import UTC, datetime, timedelta
 
 import asyncpg
@@ -19,8 +17,6 @@ from prometheus_client import REGISTRY
 from services.booking_api import commands
 from services.booking_api.domain import Status
 from services.booking_api.uow import PostgresUnitOfWork
-from services.notification_consumer.app import create_app as create_notification_app
-from services.provider_consumer.app import create_app as create_provider_app
 from shared.config import Settings
 from shared.events.envelope import Trace
 from shared.messaging.destinations import PROVIDER_EVENTS, USER_NOTICES
@@ -30,7 +26,6 @@ from tests.faults.processes import ServiceProcess
 from tests.faults.queues import queue_depths
 from tests.faults.report import record
 from tests.integration.booking.api import unique
-from tests.support.http import serve
 from tests.support.wait import eventually
 
 BOOKINGS = 1_496  # each BOOKING_CREATED (1 row) and BOOKING_CONFIRMED (2 rows): 4,488 rows
@@ -72,16 +67,6 @@ async def _sent(db: Database, ids: list[uuid.UUID]) -> int:
                 ids,
             )
         )
-
-
-@pytest.fixture
-async def consumers(own_queues: Settings) -> AsyncIterator[Settings]:
-    """provider_consumer and notification_consumer in this process, on the test's queues."""
-    settings = own_queues.model_copy(update={"consumer_wait_time": 1})
-    async with AsyncExitStack() as stack:
-        for create in (create_provider_app, create_notification_app):
-            await stack.enter_async_context(serve(create(settings)))
-        yield settings
 
 
 @pytest.mark.timeout(300)

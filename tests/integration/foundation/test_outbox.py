@@ -273,102 +273,104 @@ async def test_a_partial_batch_failure_retries_only_the_failed_rows(
     assert rows[ids[0]]["attempts"] == 1 and rows[ids[0]]["last_error"] is None
 
 
-async def test_rows_wait_while_sqs_is_down_and_drain_when_it_is_back(
-    settings: Settings,
-    sqs_server: SqsServer,
-    db: Database,
-    schema: str,
-    sqs: Any,
-    queue: str,
-    start_relay: Callable[..., OutboxRelay],
-) -> None:
+@pytest.fixture
+async def flaky_sqs(
+    settings: Settings, sqs_server: SqsServer
+) -> AsyncIterator[tuple[TcpProxy, Any]]:
+    """An SQS client that reaches the server through a proxy the test cuts (down) and mends
+    (up), with short timeouts and no retries of its own."""
     proxy = await TcpProxy("127.0.0.1", sqs_server.port).start()
     try:
         via_proxy = settings.model_copy(
             update={"sqs_endpoint_url": f"http://127.0.0.1:{proxy.port}"}
         )
-        async with sqs_client(via_proxy, connect_timeout=1, max_attempts=1) as flaky:
-            await proxy.down()
-            start_relay(SqsPublisher(flaky, {DEST: queue}), poll_interval=0.1, max_backoff=1.0)
-            ids = await write(db, schema, 15)
-
-            async def all_tried() -> bool:
-                async with db.acquire() as conn:
-                    return bool(
-                        await conn.fetchval(
-                            f"SELECT bool_and(attempts >= 1 AND last_error IS NOT NULL "
-                            f"AND sent_at IS NULL) FROM {schema}.outbox"
-                        )
-                    )
-
-            await eventually(all_tried, what="every row tried while SQS is down")
-
-            async def gauges_show_the_backlog() -> dict[str, float] | None:
-                metrics = await _outbox_metrics(settings, schema)
-                return metrics if metrics["depth"] == 15 and metrics["age"] > 0 else None
-
-            # The gauges loop refreshes them every second, whatever the relay loops do.
-            metrics = await eventually(gauges_show_the_backlog, what="the backlog in the gauges")
-            receiver = Receiver(sqs, queue)
-            await receiver.drain()
-            assert not receiver.seen
-            published_before = metrics["published"]
-
-            await proxy.up()
-            await receiver.wait_for(ids, timeout=15)
-            await eventually(lambda: _zero(unsent(db, schema)), what="all rows marked sent")
-            await receiver.drain()
-            assert receiver.seen == Counter(dict.fromkeys(ids, 1))
-
-            async def gauges_cleared() -> bool:
-                metrics = await _outbox_metrics(settings, schema)
-                return metrics["depth"] == 0 and metrics["age"] == 0
-
-            await eventually(gauges_cleared, what="outbox gauges back to zero")
-            metrics = await _outbox_metrics(settings, schema)
-            assert metrics["published"] - published_before == 15
+        async with sqs_client(via_proxy, connect_timeout=1, max_attempts=1) as client:
+            yield proxy, client
     finally:
         await proxy.close()
 
 
-async def test_during_a_long_broker_outage_rows_stay_due_and_go_at_once_when_it_is_back(
+async def test_rows_wait_while_sqs_is_down_and_drain_when_it_is_back(
     settings: Settings,
-    sqs_server: SqsServer,
     db: Database,
     schema: str,
     sqs: Any,
     queue: str,
     start_relay: Callable[..., OutboxRelay],
+    flaky_sqs: tuple[TcpProxy, Any],
+) -> None:
+    proxy, flaky = flaky_sqs
+    await proxy.down()
+    start_relay(SqsPublisher(flaky, {DEST: queue}), poll_interval=0.1, max_backoff=1.0)
+    ids = await write(db, schema, 15)
+
+    async def all_tried() -> bool:
+        async with db.acquire() as conn:
+            return bool(
+                await conn.fetchval(
+                    f"SELECT bool_and(attempts >= 1 AND last_error IS NOT NULL "
+                    f"AND sent_at IS NULL) FROM {schema}.outbox"
+                )
+            )
+
+    await eventually(all_tried, what="every row tried while SQS is down")
+
+    async def gauges_show_the_backlog() -> dict[str, float] | None:
+        metrics = await _outbox_metrics(settings, schema)
+        return metrics if metrics["depth"] == 15 and metrics["age"] > 0 else None
+
+    # The gauges loop refreshes them every second, whatever the relay loops do.
+    metrics = await eventually(gauges_show_the_backlog, what="the backlog in the gauges")
+    receiver = Receiver(sqs, queue)
+    await receiver.drain()
+    assert not receiver.seen
+    published_before = metrics["published"]
+
+    await proxy.up()
+    await receiver.wait_for(ids, timeout=15)
+    await eventually(lambda: _zero(unsent(db, schema)), what="all rows marked sent")
+    await receiver.drain()
+    assert receiver.seen == Counter(dict.fromkeys(ids, 1))
+
+    async def gauges_cleared() -> bool:
+        metrics = await _outbox_metrics(settings, schema)
+        return metrics["depth"] == 0 and metrics["age"] == 0
+
+    await eventually(gauges_cleared, what="outbox gauges back to zero")
+    metrics = await _outbox_metrics(settings, schema)
+    assert metrics["published"] - published_before == 15
+
+
+async def test_during_a_long_broker_outage_rows_stay_due_and_go_at_once_when_it_is_back(
+    db: Database,
+    schema: str,
+    sqs: Any,
+    queue: str,
+    start_relay: Callable[..., OutboxRelay],
+    flaky_sqs: tuple[TcpProxy, Any],
 ) -> None:
     """An outage backs off the loop, not each row: however often a row was tried, the
     backlog goes within the loop's backoff cap of the broker's return, never at the rows'
     own (here 60 s) backoff."""
-    proxy = await TcpProxy("127.0.0.1", sqs_server.port).start()
-    try:
-        via_proxy = settings.model_copy(
-            update={"sqs_endpoint_url": f"http://127.0.0.1:{proxy.port}"}
-        )
-        async with sqs_client(via_proxy, connect_timeout=1, max_attempts=1) as flaky:
-            await proxy.down()
-            start_relay(SqsPublisher(flaky, {DEST: queue}), poll_interval=0.1, max_backoff=60.0)
-            ids = await write(db, schema, 15)
+    proxy, flaky = flaky_sqs
+    await proxy.down()
+    start_relay(SqsPublisher(flaky, {DEST: queue}), poll_interval=0.1, max_backoff=60.0)
+    ids = await write(db, schema, 15)
 
-            async def tried_often_and_still_due() -> bool:
-                async with db.acquire() as conn:
-                    row = await conn.fetchrow(
-                        f"SELECT min(attempts) AS tries, bool_and(available_at <= now()) AS due "
-                        f"FROM {schema}.outbox WHERE sent_at IS NULL"
-                    )
-                return row["tries"] is not None and row["tries"] >= 3 and row["due"]
+    async def tried_often_and_still_due() -> bool:
+        async with db.acquire() as conn:
+            row = await conn.fetchrow(
+                f"SELECT min(attempts) AS tries, bool_and(available_at <= now()) AS due "
+                f"FROM {schema}.outbox WHERE sent_at IS NULL"
+            )
+        return row["tries"] is not None and row["tries"] >= 3 and row["due"]
 
-            await eventually(tried_often_and_still_due, timeout=20, what="rows tried 3 times")
-            receiver = Receiver(sqs, queue)
-            await proxy.up()
-            # The loop's backoff is capped at 5 s; a row's own would be 4 s and more by now.
-            await receiver.wait_for(ids, timeout=7)
-            await eventually(lambda: _zero(unsent(db, schema)), what="all rows marked sent")
-    finally:
-        await proxy.close()
+    await eventually(tried_often_and_still_due, timeout=20, what="rows tried 3 times")
+    receiver = Receiver(sqs, queue)
+    await proxy.up()
+    # The loop's backoff is capped at 5 s; a row's own would be 4 s and more by now.
+    await receiver.wait_for(ids, timeout=7)
+    await eventually(lambda: _zero(unsent(db, schema)), what="all rows marked sent")
 
 
 async def _outbox_metrics(settings: Settings, schema: str) -> dict[str, float]:
