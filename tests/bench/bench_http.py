@@ -27,7 +27,7 @@ SECONDS = 5.0
 CONNECTIONS = 16
 PROVIDERS = 16
 CALIBRATE = True  # one probe run at half load before the measured ones
-SLOTS_PER_RUN = 5_000  # open slots for one POST /bookings run (it never books one twice)
+SLOTS_PER_RUN = 3_000  # open slots for one POST /bookings run (it never books one twice)
 BROWSE_SLOTS = 60
 CUSTOMERS = 16
 

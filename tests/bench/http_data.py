@@ -92,13 +92,15 @@ async def open_slots(database_url: str, provider_prefix: str) -> list[str]:
     return [str(row["id"]) for row in rows]
 
 
-async def pending_bookings(database_url: str) -> list[tuple[str, str]]:
-    """(booking id, provider id) of every pending booking the API made, oldest first."""
+async def pending_bookings(database_url: str, prefix: str = "bench-p") -> list[tuple[str, str]]:
+    """(booking id, provider id) of every pending booking the API made for the providers
+    named `prefix`..., oldest first."""
     connection = await asyncpg.connect(database_url)
     try:
         rows = await connection.fetch(
             "SELECT id, provider_id FROM booking.bookings WHERE status = 'pending' "
-            "AND provider_id LIKE 'bench-p%' ORDER BY created_at"  # not pgbench's
+            "AND provider_id LIKE $1 ORDER BY created_at",  # not pgbench's
+            prefix + "%",
         )
     finally:
         await connection.close()

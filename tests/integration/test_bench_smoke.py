@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.bench import __main__ as bench
-from tests.bench import bench_http, bench_outbox, bench_workqueue, pgbench_peer
+from tests.bench import bench_http, bench_outbox, bench_sqs, bench_workqueue, pgbench_peer
 from tests.bench.results import Result
 
 NAMES = sorted(p.stem for p in Path(bench.__file__).parent.glob("bench_*.py"))
@@ -28,6 +28,10 @@ def tiny_counts(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(pgbench_peer, "TRANSACTIONS", 5)
     monkeypatch.setattr(pgbench_peer, "SLOTS_PER_CLIENT", 20)
     monkeypatch.setattr(bench_outbox, "ROWS", 20)
+    monkeypatch.setattr(bench_sqs, "SECONDS", 1.0)
+    monkeypatch.setattr(bench_sqs, "SLOTS", 150)
+    monkeypatch.setattr(bench_sqs, "RUNS", 1)
+    monkeypatch.setattr(bench_sqs, "WAIT_TIME", 1)
     monkeypatch.setattr(bench_workqueue, "SIZES", {"redis": 50, "amqp": 50})
     monkeypatch.setattr(bench_workqueue, "CONCURRENCY", {"redis": 4, "amqp": 4})
     monkeypatch.setattr(bench_workqueue, "LATENCY_SAMPLES", 5)
