@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import asyncio
 import importlib
+import json
 import os
 import platform
 import subprocess
 import sys
 import time
 import uuid
+from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -26,6 +28,7 @@ from tools import commands
 from tools.services import ROOT
 
 OUTPUT = ROOT / "docs" / "BENCHMARKS.md"
+SAVED = ROOT / ".bench" / "last-run.json"
 
 
 def _command_output(*argv: str) -> str:
@@ -137,13 +140,36 @@ def render(results: dict[str, list[Result] | str], seconds: float) -> str:
     return "\n".join(lines)
 
 
+def _save(results: dict[str, list[Result] | str], seconds: float) -> None:
+    """Keep the figures (git-ignored) so that `--render` can rewrite the document."""
+    SAVED.parent.mkdir(exist_ok=True)
+    figures = {n: r if isinstance(r, str) else [asdict(x) for x in r] for n, r in results.items()}
+    SAVED.write_text(json.dumps({"seconds": seconds, "results": figures}, indent=1))
+
+
+def _load() -> tuple[dict[str, list[Result] | str], float]:
+    saved = json.loads(SAVED.read_text())
+    results: dict[str, list[Result] | str] = {
+        n: r if isinstance(r, str) else [Result(**x) for x in r]
+        for n, r in saved["results"].items()
+    }
+    return results, float(saved["seconds"])
+
+
 def main() -> int:
+    """python -m tests.bench [NAME ...]: run the benchmarks (all, or those whose module name
+    contains a NAME) and write docs/BENCHMARKS.md; --render rewrites it from the last run."""
     configure_logging("bench", "WARNING", json=True)
+    if sys.argv[1:] == ["--render"]:
+        results, seconds = _load()
+        OUTPUT.write_text(render(results, seconds))
+        return 0
     names = sorted(p.stem for p in Path(__file__).parent.glob("bench_*.py"))
     if len(sys.argv) > 1:
         names = [n for n in names if any(arg in n for arg in sys.argv[1:])]
     started = time.monotonic()
     results = asyncio.run(run_all(names))
+    _save(results, time.monotonic() - started)
     OUTPUT.write_text(render(results, time.monotonic() - started))
     print(OUTPUT.read_text())
     return 1 if any(isinstance(r, str) for r in results.values()) else 0
