@@ -21,6 +21,7 @@ from pathlib import Path
 
 from shared.config import Settings
 from shared.logging import configure_logging
+from tests.bench.goals import summary
 from tests.bench.results import Result
 from tests.conftest import SERVER_DSN, SESSION_JWT_SECRET, drop_database
 from tests.support.sqs_server import SqsServer
@@ -29,6 +30,7 @@ from tools.services import ROOT
 
 OUTPUT = ROOT / "docs" / "BENCHMARKS.md"
 SAVED = ROOT / ".bench" / "last-run.json"
+PREFACE = Path(__file__).parent / "preface.md"
 
 
 def _command_output(*argv: str) -> str:
@@ -116,9 +118,19 @@ def render(results: dict[str, list[Result] | str], seconds: float) -> str:
         f"Written by `make bench` on {datetime.now(UTC):%Y-%m-%d %H:%M} UTC "
         f"({seconds:.0f} s in all). Command: `make bench` (`python -m tests.bench`).",
         "",
+        PREFACE.read_text().strip(),
+        "",
         "## Machine",
         "",
         *machine(),
+        "",
+        "## Goals",
+        "",
+        "The figures that have a goal in the performance issue, and whether this run met it.",
+        "",
+        *summary(
+            [r for outcome in results.values() if not isinstance(outcome, str) for r in outcome]
+        ),
         "",
     ]
     for name, outcome in results.items():

@@ -1,7 +1,7 @@
 """HTTP APIs against their peer: booking_api and checkout_api run as `make run` runs them
 (`python -m services.<name>`, real processes); wrk drives them from processes of its own
 (tests/bench/wrk/requests.lua). Each write is a full transaction (event store, read models,
-outbox, idempotency key). Throughput is the most wrk gets through CONNECTIONS keep-alive
+outbox, idempotency key). Throughput is the most wrk gets through 16 keep-alive
 connections; the latencies are taken at about half of it (each connection pauses between
 requests, so the rate reached is reported too). pgbench then runs the same SQL statements
 on the same PostgreSQL with as many clients (tests/bench/pgbench/): the ratio says how close
