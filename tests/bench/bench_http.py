@@ -91,9 +91,13 @@ def _measure(target: Target) -> list[Result]:
     ]
 
 
-def _with_peer(target: Target, settings: Settings, product: str = "") -> list[Result]:
+def _with_peer(
+    target: Target, settings: Settings, product: str = "", provider: str = ""
+) -> list[Result]:
     ours = _measure(target)
-    peer = pgbench_peer.measure(target.peer, settings.database_url, CONNECTIONS, RUNS, product)
+    peer = pgbench_peer.measure(
+        target.peer, settings.database_url, CONNECTIONS, RUNS, product, provider
+    )
     return [*ours, peer, ratio(f"{target.name} / pgbench", ours[0], peer, "throughput")]
 
 
@@ -186,7 +190,7 @@ def _targets(
     results += _with_peer(
         Target("GET /available-slots", booking, lambda n: lists, "available_slots.sql"),
         settings,
-        shop.product,
+        provider=f"{BROWSE}0",
     )
     wallets = [Request("GET", "/wallet", t) for t in buyers]
     results += _with_peer(

@@ -82,7 +82,7 @@ def command(
         "--timeout",
         "10s",
         "-s",
-        str(SCRIPT.relative_to(SCRIPT.parents[2])),
+        str(SCRIPT.relative_to(SCRIPT.parents[3])),
         url,
         "--",
         "DATA",

@@ -183,9 +183,17 @@ def run_once(
     return _tps(output)
 
 
-def measure(script: str, database_url: str, clients: int, runs: int, product: str = "") -> Result:
-    """`runs` runs of `script`; run r uses the slots (and bookings) of number r."""
-    values = _payloads(product or _uuid(0))
+def measure(
+    script: str,
+    database_url: str,
+    clients: int,
+    runs: int,
+    product: str = "",
+    provider: str = "",
+) -> Result:
+    """`runs` runs of `script`; run r uses the slots (and bookings) of number r. `product`
+    is the one checkout.sql buys, `provider` the one whose slots available_slots.sql lists."""
+    values = {**_payloads(product or _uuid(0)), "provider": provider or "pgbench-none"}
     counts = [TRANSACTIONS] * runs
     if script == "accept.sql":
         counts = asyncio.run(booked_per_client(database_url, clients, runs))
