@@ -9,6 +9,7 @@ import asyncio
 import uuid
 from collections import Counter
 from datetime import UTC, datetime, timedelta
+from urllib.parse import urlsplit
 
 import asyncpg
 import pytest
@@ -26,6 +27,7 @@ from tests.faults.processes import ServiceProcess
 from tests.faults.queues import queue_depths
 from tests.faults.report import record
 from tests.integration.booking.api import unique
+from tests.support.proxy import TcpProxy
 from tests.support.wait import eventually
 
 BOOKINGS = 1_496  # each BOOKING_CREATED (1 row) and BOOKING_CONFIRMED (2 rows): 4,488 rows
@@ -33,6 +35,7 @@ BOOKINGS = 1_496  # each BOOKING_CREATED (1 row) and BOOKING_CONFIRMED (2 rows):
 # the time: each kill lands while a relay that has published since its start is draining.
 KILL_AFTER = (0.1, 0.15)
 WRITERS = 8  # writing the backlog at once
+SQS_LATENCY = 0.05  # seconds the proxy adds to each chunk between booking_api and SQS
 CONSUMERS = {PROVIDER_EVENTS: "provider_inbox", USER_NOTICES: "notifications"}
 
 
@@ -92,7 +95,13 @@ async def test_the_relay_killed_twice_mid_publish_delivers_every_event_once(
     by_destination = Counter(row["destination"] for row in rows)
     assert by_destination == {PROVIDER_EVENTS: 2 * len(booking_ids), USER_NOTICES: len(booking_ids)}
 
-    api = ServiceProcess("booking_api", settings)
+    # booking_api reaches SQS through a proxy that adds latency, so the drain takes seconds
+    # and each kill lands in the middle of it, however fast the machine.
+    real = urlsplit(settings.sqs_endpoint_url)
+    proxy = await TcpProxy(real.hostname or "127.0.0.1", real.port or 80).start()
+    proxy.delay = SQS_LATENCY
+    through = settings.model_copy(update={"sqs_endpoint_url": f"http://127.0.0.1:{proxy.port}"})
+    api = ServiceProcess("booking_api", through)
     try:
         api.start()
         sent_at_kill: list[int] = []
@@ -118,6 +127,7 @@ async def test_the_relay_killed_twice_mid_publish_delivers_every_event_once(
     finally:
         output = api.output()
         api.close()
+        await proxy.close()
 
     assert sent_at_kill[-1] < len(message_ids), ("killed mid-drain", sent_at_kill)
     assert sent_at_kill[0] < sent_at_kill[1], "the restarted relay published before its kill"
