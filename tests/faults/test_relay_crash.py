@@ -139,7 +139,8 @@ async def test_the_relay_killed_twice_mid_publish_delivers_every_event_once(
         "crash-relay",
         done=(
             f"{len(booking_ids)} bookings created and confirmed with the relay stopped leave "
-            f"{len(message_ids)} unsent outbox rows; booking_api (running the relay) starts on "
+            f"{len(message_ids)} unsent outbox rows; booking_api (running the relay, reaching "
+            f"SQS through a proxy adding {SQS_LATENCY * 1000:.0f} ms per chunk) starts on "
             f"them and is SIGKILLed twice mid-drain (at {sent_at_kill[0]} and "
             f"{sent_at_kill[1]} rows marked sent), restarted each time; both consumers run"
         ),
