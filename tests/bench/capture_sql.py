@@ -24,6 +24,7 @@ import aiohttp
 import asyncpg
 
 from shared.config import Settings
+from shared.logging import configure_logging
 from tests.bench.http_data import bearer
 from tests.bench.processes import free_port, service
 from tests.conftest import SERVER_DSN, SESSION_JWT_SECRET, drop_database
@@ -175,6 +176,7 @@ def main() -> None:
     parser.add_argument(
         "--log", type=Path, default=Path("/var/log/postgresql/postgresql-15-main.log")
     )
+    configure_logging("capture_sql", "WARNING", json=True)
     asyncio.run(capture(parser.parse_args().log))
 
 

@@ -1,5 +1,6 @@
 -- POST /providers/{p}/bookings/{id}/accept as booking_api sends it (statement log). It walks
--- the bookings book.sql made, in the same order (same start).
+-- the bookings book.sql made, in the same order (same start). Two reminders (24 h and 1 h
+-- ahead) are scheduled, as for a slot more than a day away.
 \set n :n + 1
 \set slot :client_id * 1000000000 + :start + :n
 \set booking :slot + 4000000000000000000
@@ -42,6 +43,12 @@ INSERT INTO booking.outbox
                 (destination, message_id, message_type, body, attributes, available_at, due_at,
                  guard_stream, guard_version)
             SELECT 'booking-confirmation', lpad(to_hex(:event::bigint + 1), 32, '0')::uuid, 'BOOKING_REMINDER', :body::jsonb, :attributes::jsonb, due, CASE WHEN due > now() THEN due END,
+                   'booking-' || lpad(to_hex(:booking::bigint), 32, '0')::uuid, 2
+            FROM (SELECT coalesce(:starts::timestamptz, now() + make_interval(secs => 0))) AS t(due);
+INSERT INTO booking.outbox
+                (destination, message_id, message_type, body, attributes, available_at, due_at,
+                 guard_stream, guard_version)
+            SELECT 'booking-confirmation', lpad(to_hex(:event::bigint + 2), 32, '0')::uuid, 'BOOKING_REMINDER', :body::jsonb, :attributes::jsonb, due, CASE WHEN due > now() THEN due END,
                    'booking-' || lpad(to_hex(:booking::bigint), 32, '0')::uuid, 2
             FROM (SELECT coalesce(:starts::timestamptz, now() + make_interval(secs => 0))) AS t(due);
 SELECT id, slot_id, user_id, provider_id, status, notes, reason, starts_at, ends_at, time_zone, expires_at, created_at, updated_at, version FROM booking.bookings WHERE id = lpad(to_hex(:booking::bigint), 32, '0')::uuid;
