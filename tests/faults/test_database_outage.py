@@ -1,5 +1,6 @@
 """PostgreSQL stopped and started again under a booking workload: 503 at once, then recovery,
-and every committed booking's events delivered exactly once."""
+and every committed booking's events delivered (at least once: only the batch in flight when
+the database died may arrive twice)."""
 
 from __future__ import annotations
 
