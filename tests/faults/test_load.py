@@ -17,6 +17,7 @@ import pytest
 from aiohttp import web
 
 from shared.config import Settings
+from shared.messaging.sqs import sqs_client
 from shared.storage.pool import Database
 from tests.faults.harness import customers_via, referral_chain
 from tests.faults.load_workload import Load, Urls
@@ -146,6 +147,7 @@ async def test_a_minute_of_mixed_load_stays_flat_and_drains(
             )
         tails = {name: p.output(tail=1500) for name, p in stack.items()}
         tails["notification_consumer metrics"] = await _consumer_metrics(stack)
+        tails["left on SQS"] = await _peek(settings, [q for q in left if "." not in q])
         raise AssertionError(f"{exc}; left: {left}; {[dict(r) for r in stuck]}; {tails}") from None
     drained_in = time.monotonic() - drained_in
     outputs = {name: p.output() for name, p in stack.items()}
@@ -223,4 +225,25 @@ async def _consumer_metrics(stack: dict[str, ServiceProcess]) -> str:
                     ("sqs_consumer_handler_seconds", "sqs_consumer_message_age")
                 )
             ]
+    return "\n".join(lines)
+
+
+async def _peek(settings: Settings, queues: list[str]) -> str:
+    """What the queues still hold, for the failure message: every attribute SQS keeps of the
+    queue, and a look at a visible message (visibility 0: it stays where it is)."""
+    base = settings.sqs_booking_request_queue_url.rsplit("/", 1)[0]
+    lines = []
+    async with sqs_client(settings) as sqs:
+        for name in queues:
+            url = f"{base}/{name}"
+            attributes = await sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])
+            looked = await sqs.receive_message(
+                QueueUrl=url,
+                MaxNumberOfMessages=10,
+                VisibilityTimeout=0,
+                WaitTimeSeconds=1,
+                AttributeNames=["All"],
+                MessageAttributeNames=["All"],
+            )
+            lines.append(f"{name}: {attributes['Attributes']}; visible: {looked.get('Messages')}")
     return "\n".join(lines)
