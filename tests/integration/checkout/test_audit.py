@@ -8,15 +8,13 @@ import asyncio
 import os
 import sys
 
-from services.checkout_api.app import create_app
 from shared.config import Settings
-from shared.http.lifecycle import DATABASE
 from shared.storage.pool import Database
-from shared.workqueue import create_work_queue
-from shared.workqueue.base import admin
-from tests.integration.checkout.conftest import Api
-from tests.integration.checkout.test_replay import checkout_workload, distribute_rewards, private
-from tests.support.http import serve
+from tests.integration.checkout.test_replay import (
+    distribute_rewards,
+    private,
+    run_checkout_workload,
+)
 
 __all__ = ["private"]  # the replay test's fixture: a database of this test's own
 
@@ -37,15 +35,7 @@ async def make_audit(settings: Settings) -> tuple[int, str]:
 async def test_audit_is_clean_after_money_moved_and_names_a_corrupted_entry(
     private: Settings,
 ) -> None:
-    app = create_app(private)
-    try:
-        async with serve(app) as client:
-            await app[DATABASE].wait_ready(timeout=10)
-            await checkout_workload(Api(client, private))
-    finally:
-        queue = create_work_queue(private)
-        await admin(queue).delete_everything()
-        await queue.close()
+    await run_checkout_workload(private)
     db = Database(private.database_url, max_size=2)
     await db.start()
     try:
