@@ -122,6 +122,13 @@ class PostgresUnitOfWork:
         return _slot(await storage.lock_slot(self.conn, slot_id))
 
     async def add_slot(self, stream: str, event: Envelope, actor: str) -> None:
+        # One provider's new slots take turns: concurrent inserts of overlapping ranges
+        # would otherwise wait on each other's uncommitted rows and can deadlock. The
+        # exclusion constraint still decides what overlaps.
+        await self.conn.execute(
+            "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))",
+            f"calendar:{event.data['provider_id']}",
+        )
         try:
             # A savepoint: after a refusal the transaction still answers which slot is in
             # the way. The constraint waited for the winner to commit, so it is visible now.
