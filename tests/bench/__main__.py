@@ -181,10 +181,16 @@ def main() -> int:
         names = [n for n in names if any(arg in n for arg in sys.argv[1:])]
     started = time.monotonic()
     results = asyncio.run(run_all(names))
-    _save(results, time.monotonic() - started)
-    OUTPUT.write_text(render(results, time.monotonic() - started))
+    seconds = time.monotonic() - started
+    failed = any(isinstance(r, str) for r in results.values())
+    if len(sys.argv) > 1 and SAVED.exists():
+        # A partial run replaces its own sections of the last full run, keeping the others.
+        saved, seconds = _load()
+        results = {n: results.get(n, saved.get(n, "not run")) for n in sorted({*saved, *results})}
+    _save(results, seconds)
+    OUTPUT.write_text(render(results, seconds))
     print(OUTPUT.read_text())
-    return 1 if any(isinstance(r, str) for r in results.values()) else 0
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":
