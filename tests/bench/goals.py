@@ -34,6 +34,8 @@ GOALS: dict[str, Goal] = {
     "amqp / aio-pika: enqueue": Goal(AT_LEAST, 0.8, "at least 0.8"),
     "amqp / aio-pika: process": Goal(AT_LEAST, 0.8, "at least 0.8"),
     "all four: calls per delivered event": Goal(UNDER, 0.4, "at most 0.4 (3.0 naive)"),
+    "reward end to end: p99 at 200 checkouts/s": Goal(UNDER, 100, "under 100 ms"),
+    "booking end to end: p99 at 100 accepts/s": Goal(UNDER, 300, "under 300 ms"),
 }
 GROWTH = Goal(UNDER, 10, "under 10 %")
 
