@@ -148,6 +148,9 @@ class Settings(BaseSettings):
     provider_consumer_port: int = 9101
     notification_consumer_port: int = 9102
     reward_worker_port: int = 9103
+    # Processes of each API that `make run` starts. Above 1 they all bind the API's port with
+    # SO_REUSEPORT, and the kernel spreads the incoming connections over them.
+    api_processes: int = Field(default=1, ge=1)
 
     booking_pending_ttl: float = 86_400.0
     # Seconds before a confirmed booking starts at which its user is reminded (one notice

@@ -1,7 +1,8 @@
 """`make run`: the local SQS server, migrations, queues, demo data, then all five services.
 
-The services run under honcho (the Procfile). Ctrl-C or SIGTERM stops honcho, which stops
-the services; then the SQS server this command started is stopped too.
+The services run under honcho (the Procfile), `API_PROCESSES` processes of each API sharing
+its port. Ctrl-C or SIGTERM stops honcho, which stops the services; then the SQS server this
+command started is stopped too.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from tools.services import ROOT
 log = get_logger("stack")
 BIN = Path(sys.executable).parent
 PR_SET_PDEATHSIG = 1
+APIS = ("booking_api", "checkout_api")  # the processes API_PROCESSES counts
 
 
 def _die_with_parent() -> None:
@@ -58,6 +60,11 @@ def prepare(settings: Settings) -> None:
     asyncio.run(commands.seed(settings))
 
 
+def concurrency(settings: Settings) -> str:
+    """honcho's `-c`: API_PROCESSES of each API (sharing its port), one of every other."""
+    return ",".join(f"{api}={settings.api_processes}" for api in APIS)
+
+
 def run_stack(settings: Settings) -> int:
     sqs = start_sqs(settings.sqs_endpoint_url) if settings.sqs_endpoint_url else None
     try:
@@ -70,7 +77,7 @@ def run_stack(settings: Settings) -> int:
         # settings read .env themselves, below the environment, as every process does).
         argv = [str(BIN / "honcho"), "start", "-f", str(ROOT / "Procfile"), "-d", str(ROOT)]
         honcho = subprocess.Popen(
-            [*argv, "-e", os.devnull],
+            [*argv, "-e", os.devnull, "-c", concurrency(settings)],
             env=env,
             start_new_session=True,
             preexec_fn=_die_with_parent,

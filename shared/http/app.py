@@ -217,13 +217,20 @@ def add_readiness_check(app: web.Application, name: str, check: ReadinessCheck) 
 
 
 def run(app: web.Application, port: int) -> None:
-    """Serve until SIGTERM/SIGINT, then close: stop accepting, finish requests, run cleanups."""
+    """Serve until SIGTERM/SIGINT, then close: stop accepting, finish requests, run cleanups.
+
+    With `API_PROCESSES` above 1 the socket is bound with SO_REUSEPORT, so that many processes
+    of one service listen on its port at once and the kernel spreads connections over them.
+    Otherwise a second process on a taken port fails to start, as it should by mistake.
+    """
     settings = app[SETTINGS]
-    log.info("listening", port=port)
+    shared = settings.api_processes > 1
+    log.info("listening", port=port, reuse_port=shared)
     web.run_app(
         app,
         host="0.0.0.0",
         port=port,
+        reuse_port=shared,
         access_log=None,
         print=None,
         shutdown_timeout=settings.shutdown_grace,
