@@ -4,6 +4,9 @@ RabbitMQ has no key lookup, but its routing table is one: a job id is registered
 binding (routing key = the id) of a direct exchange `wq.<name>.ids` to a sink queue that
 keeps nothing (`x-max-length` 0). A probe published with `mandatory` to that exchange is
 routed if the id is bound and returned to the sender if not: one pipelined publish per id.
+Bindings are added with AMQP's `nowait` (no reply per binding): a channel runs its methods
+in order and closes on the first that fails, so one round trip per channel afterwards tells
+that every binding before it is in place.
 
 Enqueues hold a broker-side mutex (an exclusive queue `wq.<name>.enqueue-lock`, which only
 one connection can declare at a time and which the broker deletes when its connection dies),
@@ -25,6 +28,7 @@ from typing import Any
 import aio_pika
 import aiormq
 from aio_pika.abc import AbstractChannel, AbstractConnection, AbstractExchange, AbstractQueue
+from aiormq.abc import AbstractChannel as RawChannel
 
 from shared.logging import get_logger
 from shared.retry import chunked
@@ -32,7 +36,7 @@ from shared.workqueue.base import QueueUnavailable
 
 log = get_logger(__name__)
 
-Lane = tuple[AbstractExchange, AbstractQueue]
+Lane = tuple[AbstractExchange, AbstractQueue, RawChannel]
 Op = Callable[[Lane, str], Awaitable[Any]]
 
 WINDOW = 1000
@@ -63,7 +67,8 @@ class JobRegistry:
         for _ in range(LANES):
             lane = await connection.channel(publisher_confirms=True)
             exchange = await lane.get_exchange(self.exchange_name, ensure=False)
-            lanes.append((exchange, await lane.get_queue(self.sink_name, ensure=False)))
+            sink = await lane.get_queue(self.sink_name, ensure=False)
+            lanes.append((exchange, sink, await lane.get_underlay_channel()))
         self._lanes = lanes
 
     @asynccontextmanager
@@ -106,7 +111,18 @@ class JobRegistry:
         }
 
     async def add(self, ids: list[str]) -> None:
-        await self._spread(ids, lambda lane, i: lane[1].bind(lane[0], routing_key=i))
+        """Register the ids: binds sent without waiting, then one round trip per lane."""
+        await self._spread(
+            ids,
+            lambda lane, i: lane[2].queue_bind(
+                self.sink_name, self.exchange_name, routing_key=i, nowait=True
+            ),
+        )
+        # Answered only after every bind sent before it on its channel; a refused bind
+        # closed that channel, and this reports it.
+        await asyncio.gather(
+            *(lane[2].exchange_declare(self.exchange_name, passive=True) for lane in self._lanes)
+        )
 
     async def remove(self, ids: list[str]) -> None:
         await self._spread(ids, lambda lane, i: lane[1].unbind(lane[0], routing_key=i))
