@@ -27,7 +27,7 @@ from typing import Any
 
 import aio_pika
 import aiormq
-from aio_pika.abc import AbstractChannel, AbstractConnection, AbstractExchange, AbstractQueue
+from aio_pika.abc import AbstractChannel, AbstractConnection, AbstractExchange
 from aiormq.abc import AbstractChannel as RawChannel
 
 from shared.logging import get_logger
@@ -36,7 +36,7 @@ from shared.workqueue.base import QueueUnavailable
 
 log = get_logger(__name__)
 
-Lane = tuple[AbstractExchange, AbstractQueue, RawChannel]
+Lane = tuple[AbstractExchange, RawChannel]  # probes publish on the first, binds use the second
 Op = Callable[[Lane, str], Awaitable[Any]]
 
 WINDOW = 1000
@@ -67,8 +67,7 @@ class JobRegistry:
         for _ in range(LANES):
             lane = await connection.channel(publisher_confirms=True)
             exchange = await lane.get_exchange(self.exchange_name, ensure=False)
-            sink = await lane.get_queue(self.sink_name, ensure=False)
-            lanes.append((exchange, sink, await lane.get_underlay_channel()))
+            lanes.append((exchange, await lane.get_underlay_channel()))
         self._lanes = lanes
 
     @asynccontextmanager
@@ -114,18 +113,22 @@ class JobRegistry:
         """Register the ids: binds sent without waiting, then one round trip per lane."""
         await self._spread(
             ids,
-            lambda lane, i: lane[2].queue_bind(
+            lambda lane, i: lane[1].queue_bind(
                 self.sink_name, self.exchange_name, routing_key=i, nowait=True
             ),
         )
         # Answered only after every bind sent before it on its channel; a refused bind
         # closed that channel, and this reports it.
         await asyncio.gather(
-            *(lane[2].exchange_declare(self.exchange_name, passive=True) for lane in self._lanes)
+            *(lane[1].exchange_declare(self.exchange_name, passive=True) for lane in self._lanes)
         )
 
     async def remove(self, ids: list[str]) -> None:
-        await self._spread(ids, lambda lane, i: lane[1].unbind(lane[0], routing_key=i))
+        # AMQP has no nowait for queue.unbind: each waits for its reply, eight lanes at once.
+        await self._spread(
+            ids,
+            lambda lane, i: lane[1].queue_unbind(self.sink_name, self.exchange_name, routing_key=i),
+        )
 
     def forget_later(self, ids: list[str]) -> None:
         """Unbind completed ids in the background: a settlement (and the acks that free
