@@ -121,6 +121,7 @@ async def test_a_minute_of_mixed_load_stays_flat_and_drains(
         await asyncio.gather(sample(), *journeys)
         elapsed = time.monotonic() - started
     drained_in = time.monotonic()
+    backlog = sum((await queue_depths(settings, dead_letters=False)).values())
     await wait_all_rewarded(db, load.transactions, timeout=180)
 
     left: dict[str, int] = {}
@@ -155,6 +156,7 @@ async def test_a_minute_of_mixed_load_stays_flat_and_drains(
         tails["left on SQS"] = await _peek(settings, [q for q in left if "." not in q])
         raise AssertionError(f"{exc}; left: {left}; {[dict(r) for r in stuck]}; {tails}") from None
     drained_in = time.monotonic() - drained_in
+    handled = await _handled(stack)
     outputs = {name: p.output() for name, p in stack.items()}
     for process in stack.values():
         process.close()
@@ -205,7 +207,10 @@ async def test_a_minute_of_mixed_load_stays_flat_and_drains(
             + f" (bound: at most {ceiling} each, at every sample); outboxes due, SQS "
             "queues, dead-letter queues "
             f"drained and all {len(load.transactions)} checkouts rewarded "
-            f"{drained_in:.1f} s after the load; {len(hooks)} webhooks delivered"
+            f"{drained_in:.1f} s after the load ({backlog} messages on the booking queues "
+            "when it stopped); events handled: "
+            + ", ".join(f"{n} {count}" for n, count in handled.items())
+            + f"; {len(hooks)} webhooks delivered"
         ),
         requests=load.requests(),
         faults=0,
@@ -213,6 +218,23 @@ async def test_a_minute_of_mixed_load_stays_flat_and_drains(
         lost=0,
         doubled=0,
     )
+
+
+async def _handled(stack: dict[str, ServiceProcess]) -> dict[str, int]:
+    """How many events each consumer handled, from its /metrics."""
+    counts: dict[str, int] = {}
+    async with aiohttp.ClientSession() as session:
+        for name in ("provider_consumer", "notification_consumer"):
+            async with session.get(f"{stack[name].url}/metrics") as response:
+                text = await response.text()
+            counts[name] = round(
+                sum(
+                    float(line.rsplit(" ", 1)[1])
+                    for line in text.splitlines()
+                    if line.startswith("sqs_consumer_handled_total{")
+                )
+            )
+    return counts
 
 
 async def _consumer_metrics(stack: dict[str, ServiceProcess]) -> str:
