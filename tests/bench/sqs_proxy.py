@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from urllib.parse import parse_qs
 
@@ -46,20 +46,30 @@ def _action(request: web.Request, body: bytes) -> str:
     return parse_qs(body.decode(errors="replace")).get("Action", ["unknown"])[0]
 
 
+# Called with the action, the request's body and the answer's body of every call.
+Observer = Callable[[str, bytes, bytes], None]
+
+
 @asynccontextmanager
-async def counting_proxy(upstream: str) -> AsyncIterator[tuple[str, Counts]]:
-    """Serve on a free loopback port until the block ends; yields its URL and the counts."""
+async def counting_proxy(
+    upstream: str, observe: Observer | None = None
+) -> AsyncIterator[tuple[str, Counts]]:
+    """Serve on a free loopback port until the block ends; yields its URL and the counts.
+    `observe`, if given, sees each call as its answer passes (it must not block)."""
     counts = Counts()
     session = aiohttp.ClientSession(auto_decompress=False)
 
     async def forward(request: web.Request) -> web.StreamResponse:
         body = await request.read()
-        counts.record(_action(request, body), body)
+        action = _action(request, body)
+        counts.record(action, body)
         headers = {k: v for k, v in request.headers.items() if k.lower() not in HOP_BY_HOP}
         async with session.request(
             request.method, upstream + request.path_qs, headers=headers, data=body
         ) as answer:
             payload = await answer.read()
+            if observe is not None:
+                observe(action, body, payload)
             kept = {k: v for k, v in answer.headers.items() if k.lower() not in HOP_BY_HOP}
             return web.Response(status=answer.status, body=payload, headers=kept)
 

@@ -38,6 +38,15 @@ def tiny_counts(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(bench_workqueue, "RUNS", 1)
     # The peers installed by make bench-peers are left out; the bare aio-pika loop needs none.
     monkeypatch.setattr(bench_workqueue, "PEERS", {"redis": [], "amqp": ["aio-pika"]})
+    # End to end: half a second of paced requests per scenario, the long poll shortened.
+    e2e = "tests.bench.bench_e2e"
+    monkeypatch.setattr(f"{e2e}.RUNS", 1)
+    monkeypatch.setattr(f"{e2e}.SECONDS", 0.5)
+    monkeypatch.setattr(f"{e2e}.WARMUP_SECONDS", 0.2)
+    monkeypatch.setattr(f"{e2e}.BUYERS", 4)
+    monkeypatch.setattr(f"{e2e}.CHAINS", 2)
+    monkeypatch.setattr(f"{e2e}.PROVIDERS", 2)
+    monkeypatch.setattr(f"{e2e}.WAIT_TIME", 1)
 
 
 @pytest.mark.skipif(shutil.which("wrk") is None, reason="wrk is not installed (make load-tools)")
