@@ -10,7 +10,14 @@ from pathlib import Path
 import pytest
 
 from tests.bench import __main__ as bench
-from tests.bench import bench_http, bench_outbox, bench_sqs, bench_workqueue, pgbench_peer
+from tests.bench import (
+    bench_http,
+    bench_outbox,
+    bench_scale,
+    bench_sqs,
+    bench_workqueue,
+    pgbench_peer,
+)
 from tests.bench.results import Result
 
 NAMES = sorted(p.stem for p in Path(bench.__file__).parent.glob("bench_*.py"))
@@ -38,6 +45,14 @@ def tiny_counts(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(bench_workqueue, "RUNS", 1)
     # The peers installed by make bench-peers are left out; the bare aio-pika loop needs none.
     monkeypatch.setattr(bench_workqueue, "PEERS", {"redis": [], "amqp": ["aio-pika"]})
+    monkeypatch.setattr(bench_scale, "PROCESSES", (1, 2))
+    monkeypatch.setattr(bench_scale, "REPLICAS", (1, 2))
+    monkeypatch.setattr(bench_scale, "RUNS", 1)
+    monkeypatch.setattr(bench_scale, "SECONDS", 1.0)
+    monkeypatch.setattr(bench_scale, "SLOTS_PER_RUN", 100)
+    monkeypatch.setattr(bench_scale, "EVENTS", 40)
+    monkeypatch.setattr(bench_scale, "JOBS", 40)
+    monkeypatch.setattr(bench_scale, "CHAINS", 4)
     # End to end: half a second of paced requests per scenario, the long poll shortened.
     e2e = "tests.bench.bench_e2e"
     monkeypatch.setattr(f"{e2e}.RUNS", 1)
