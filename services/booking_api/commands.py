@@ -32,7 +32,7 @@ from shared.events.booking import (
 )
 from shared.events.envelope import Envelope, Payload, Trace, make_envelope
 from shared.messaging.destinations import PROVIDER_EVENTS, USER_NOTICES
-from shared.messaging.outbox import Guard
+from shared.messaging.outbox import Guard, Outgoing
 
 # Who hears of each event: the provider's side (the inbox: every change of a request, so it
 # shows only the requests still waiting for an answer) and the user.
@@ -127,7 +127,7 @@ async def book(
     except UniquenessViolated:
         # The partial unique index: a second active booking of the slot cannot exist.
         raise Conflict(f"slot {slot_id} is not available") from None
-    await _publish(uow, payload, event)
+    await uow.send(_notices(payload, event))
     return booking_id
 
 
@@ -172,7 +172,7 @@ async def reschedule(
         await uow.record(booking_stream(booking.id), booking.version, [event], actor)
     except UniquenessViolated:
         raise Conflict(f"slot {slot_id} is not available") from None
-    await _publish(uow, payload, event)
+    await uow.send(_notices(payload, event))
 
 
 async def load(uow: BookingUnitOfWork, booking_id: uuid.UUID) -> Booking:
@@ -199,25 +199,29 @@ async def change_status(
     payload = booking.transition(target, reason, by=by)
     event = _event(payload, booking.id, trace)
     await uow.record(booking_stream(booking.id), booking.version, [event], actor)
-    await _publish(uow, payload, event)
+    messages = _notices(payload, event)
     if target is Status.CONFIRMED and reminder_leads:
-        await _schedule_reminders(uow, booking, reminder_leads, event, trace)
+        messages += await _reminders(uow, booking, reminder_leads, event, trace)
+    await uow.send(messages)
 
 
-async def _schedule_reminders(
+async def _reminders(
     uow: BookingUnitOfWork,
     booking: Booking,
     leads: Sequence[float],
     confirmed: Envelope,
     trace: Trace,
-) -> None:
+) -> list[Outgoing]:
     """One delayed notice per lead still ahead, guarded by the version the confirmation
     gave the booking's stream: any later change (a cancel, a move) supersedes them all."""
     guard = Guard(booking_stream(booking.id), booking.version + 1)
     caused = Trace(trace.correlation_id, trace.traceparent, str(confirmed.id))
-    for reminder in booking.reminders(leads, await uow.current_time()):
-        event = _event(reminder, booking.id, caused)
-        await uow.schedule(USER_NOTICES, event, reminder.remind_at, guard)
+    return [
+        Outgoing(
+            USER_NOTICES, _event(reminder, booking.id, caused), at=reminder.remind_at, guard=guard
+        )
+        for reminder in booking.reminders(leads, await uow.current_time())
+    ]
 
 
 async def expire_due(uow: BookingUnitOfWork, actor: str, trace: Trace, *, batch: int) -> int:
@@ -232,6 +236,6 @@ def _event(payload: Payload, subject: uuid.UUID, trace: Trace) -> Envelope:
     return make_envelope(payload, source=SOURCE, subject=str(subject), trace=trace)
 
 
-async def _publish(uow: BookingUnitOfWork, payload: Payload, event: Envelope) -> None:
-    for destination in AUDIENCES.get(type(payload), ()):
-        await uow.publish(destination, event)
+def _notices(payload: Payload, event: Envelope) -> list[Outgoing]:
+    """The event, for every destination that must hear of it."""
+    return [Outgoing(destination, event) for destination in AUDIENCES.get(type(payload), ())]

@@ -76,9 +76,11 @@ async def get_booking(conn: asyncpg.Connection, booking_id: uuid.UUID) -> asyncp
 
 
 async def lock_booking(conn: asyncpg.Connection, booking_id: uuid.UUID) -> asyncpg.Record | None:
-    """The booking with a row lock: concurrent transitions of one booking run one by one."""
+    """The booking with a row lock: concurrent transitions of one booking run one by one.
+    With the database's clock (`now`, the transaction's start)."""
     return await conn.fetchrow(
-        f"SELECT {BOOKING_COLUMNS} FROM {SCHEMA}.bookings WHERE id = $1 FOR UPDATE", booking_id
+        f"SELECT {BOOKING_COLUMNS}, now() AS now FROM {SCHEMA}.bookings WHERE id = $1 FOR UPDATE",
+        booking_id,
     )
 
 
@@ -102,21 +104,32 @@ async def open_slots(
     after: tuple[datetime, uuid.UUID] | None,
     limit: int,
 ) -> list[asyncpg.Record]:
-    """Open future slots by start time; keyset pagination after (starts_at, id)."""
+    """Open future slots by start time; keyset pagination after (starts_at, id).
+
+    The WHERE clause holds only the filters given (values always as parameters): an
+    optional filter written `($1 IS NULL OR provider_id = $1)` keeps a generic plan from
+    using the provider's index, so it would read every open slot.
+    """
+    where = ["status = 'open'", "starts_at > now()"]
+    args: list[object] = []
+
+    def param(value: object) -> str:
+        args.append(value)
+        return f"${len(args)}"
+
+    if provider_id is not None:
+        where.append(f"provider_id = {param(provider_id)}")
+    if starts_from is not None:
+        where.append(f"starts_at >= {param(starts_from)}")
+    if starts_before is not None:
+        where.append(f"starts_at < {param(starts_before)}")
+    if after is not None:
+        where.append(f"(starts_at, id) > ({param(after[0])}, {param(after[1])})")
     rows: list[asyncpg.Record] = await conn.fetch(
         f"""SELECT {SLOT_COLUMNS} FROM {SCHEMA}.slots
-            WHERE status = 'open' AND starts_at > now()
-              AND ($1::text IS NULL OR provider_id = $1)
-              AND ($2::timestamptz IS NULL OR starts_at >= $2)
-              AND ($3::timestamptz IS NULL OR starts_at < $3)
-              AND ($4::timestamptz IS NULL OR (starts_at, id) > ($4, $5::uuid))
-            ORDER BY starts_at, id LIMIT $6""",
-        provider_id,
-        starts_from,
-        starts_before,
-        after[0] if after else None,
-        after[1] if after else None,
-        limit,
+            WHERE {" AND ".join(where)}
+            ORDER BY starts_at, id LIMIT {param(limit)}""",
+        *args,
     )
     return rows
 

@@ -82,15 +82,9 @@ class BookingUnitOfWork(Protocol):
         got there first, UniquenessViolated when a read model's unique rule refuses them."""
         ...
 
-    async def publish(self, destination: str, event: Envelope) -> None:
-        """Send the event to a destination through the outbox, when the unit commits."""
-        ...
-
-    async def schedule(
-        self, destination: str, event: Envelope, at: datetime, guard: outbox.Guard
-    ) -> None:
-        """Send the event at `at`, through a delayed outbox row, unless the guard's stream
-        has moved past its version by then."""
+    async def send(self, messages: Sequence[outbox.Outgoing]) -> None:
+        """Write the messages to the outbox in one go. They leave when the unit commits, a
+        scheduled one at its time, unless its guard's stream has moved on by then."""
         ...
 
     async def current_time(self) -> datetime:
@@ -101,11 +95,15 @@ class BookingUnitOfWork(Protocol):
 class PostgresUnitOfWork:
     def __init__(self, conn: asyncpg.Connection) -> None:
         self.conn = conn
+        # now() is the transaction's start, the same in every statement: once one of them
+        # has told it (a lock does), the clock is never asked again.
+        self._now: datetime | None = None
 
     async def hold_slot(self, slot_id: uuid.UUID) -> HeldSlot | None:
         row = await storage.hold_slot(self.conn, slot_id)
         if row is None:
             return None
+        self._now = row["now"]
         return HeldSlot(
             slot_id,
             row["provider_id"],
@@ -147,7 +145,10 @@ class PostgresUnitOfWork:
 
     async def lock_booking(self, booking_id: uuid.UUID) -> Booking | None:
         row = await storage.lock_booking(self.conn, booking_id)
-        return None if row is None else Booking.from_row(row)
+        if row is None:
+            return None
+        self._now = row["now"]
+        return Booking.from_row(row)
 
     async def lock_expired(self, limit: int) -> list[uuid.UUID]:
         return await storage.lock_expired(self.conn, limit)
@@ -162,17 +163,13 @@ class PostgresUnitOfWork:
         except asyncpg.UniqueViolationError as exc:
             raise UniquenessViolated(str(exc)) from exc
 
-    async def publish(self, destination: str, event: Envelope) -> None:
-        await outbox.add(self.conn, SCHEMA, destination, event)
-
-    async def schedule(
-        self, destination: str, event: Envelope, at: datetime, guard: outbox.Guard
-    ) -> None:
-        await outbox.add(self.conn, SCHEMA, destination, event, at=at, guard=guard)
+    async def send(self, messages: Sequence[outbox.Outgoing]) -> None:
+        await outbox.add_all(self.conn, SCHEMA, messages)
 
     async def current_time(self) -> datetime:
-        now: datetime = await self.conn.fetchval("SELECT now()")
-        return now
+        if self._now is None:
+            self._now = await self.conn.fetchval("SELECT now()")
+        return self._now
 
 
 def _slot(row: asyncpg.Record | None) -> Slot | None:

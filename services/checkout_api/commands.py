@@ -152,9 +152,9 @@ async def top_up(
 ) -> tuple[uuid.UUID, int]:
     """Credit the wallet; return the top-up id and the new balance."""
     await _lock_customer(uow, customer_id)
-    balance = await uow.wallet_balance(customer_id) + amount
+    held, transfer_id = await uow.reserve_wallet_transfer(customer_id)
+    balance = held + amount
     top_up_id = uuid.uuid4()
-    (transfer_id,) = await uow.next_transfer_ids(1)
     payload = WalletToppedUp(
         customer_id=customer_id,
         top_up_id=top_up_id,
@@ -175,12 +175,12 @@ async def checkout(
     customer = await _lock_customer(uow, customer_id)
     lines = await _lines(uow, customer_id, items)
     total = domain.total(lines)
-    balance = await uow.wallet_balance(customer_id) - total
+    held, transfer_id = await uow.reserve_wallet_transfer(customer_id)
+    balance = held - total
     if balance < 0:
         raise ledger.InsufficientFunds(str(customer_id), total)
     transaction_id = uuid.uuid4()
     actor = str(customer_id)
-    (transfer_id,) = await uow.next_transfer_ids(1)
     payload = WalletDebited(
         customer_id=customer_id,
         transaction_id=transaction_id,

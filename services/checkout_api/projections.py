@@ -123,7 +123,8 @@ class WalletsProjector:
     async def apply(self, conn: asyncpg.Connection, event: Envelope, version: int) -> None:
         transfer = wallet_transfer(event)
         if transfer is not None:
-            await ledger.post(conn, SCHEMA, [transfer], at=event.time)
+            # No savepoint: a refused debit fails the whole `record` (and its unit of work).
+            await ledger.post(conn, SCHEMA, [transfer], at=event.time, savepoint=False)
 
 
 def wallet_transfer(event: Envelope) -> ledger.Transfer | None:
@@ -187,23 +188,27 @@ class TransactionsProjector:
 async def _insert_transaction(
     conn: asyncpg.Connection, debited: WalletDebited, at: datetime
 ) -> None:
+    """The transaction and its items, in one statement."""
+    items = debited.items
     await conn.execute(
-        f"""INSERT INTO {SCHEMA}.transactions (id, customer_id, total, balance_after, created_at)
-            VALUES ($1, $2, $3, $4, $5)""",
+        f"""WITH t AS (
+                INSERT INTO {SCHEMA}.transactions
+                    (id, customer_id, total, balance_after, created_at)
+                VALUES ($1, $2, $3, $4, $5))
+            INSERT INTO {SCHEMA}.transaction_items
+                (transaction_id, product_id, name, unit_price, quantity)
+            SELECT $1, i.product_id, i.name, i.unit_price, i.quantity
+            FROM unnest($6::uuid[], $7::text[], $8::bigint[], $9::int[])
+                 AS i(product_id, name, unit_price, quantity)""",
         debited.transaction_id,
         debited.customer_id,
         debited.amount,
         debited.balance,
         at,
-    )
-    await conn.executemany(
-        f"""INSERT INTO {SCHEMA}.transaction_items
-                (transaction_id, product_id, name, unit_price, quantity)
-            VALUES ($1, $2, $3, $4, $5)""",
-        [
-            (debited.transaction_id, i.product_id, i.name, i.unit_price, i.quantity)
-            for i in debited.items
-        ],
+        [i.product_id for i in items],
+        [i.name for i in items],
+        [i.unit_price for i in items],
+        [i.quantity for i in items],
     )
 
 

@@ -20,7 +20,8 @@ from services.checkout_api.projections import PROJECTORS
 from services.checkout_api.typedefs import SCHEMA
 from shared.events.envelope import Envelope
 from shared.messaging import outbox
-from shared.storage.ledger import next_transfer_ids
+from shared.storage import ledger
+from shared.storage.ledger import Reserved, next_transfer_ids
 from shared.storage.projections import record, record_next
 
 
@@ -71,6 +72,11 @@ class CheckoutUnitOfWork(Protocol):
 
     async def next_transfer_ids(self, count: int) -> list[int]:
         """Reserve ledger transfer ids for the event that will carry them."""
+        ...
+
+    async def reserve_wallet_transfer(self, customer_id: uuid.UUID) -> Reserved:
+        """The wallet's balance and a transfer id reserved for the event that will move it,
+        in one round trip (read it under the customer's lock)."""
         ...
 
     async def record(
@@ -133,6 +139,9 @@ class PostgresUnitOfWork:
 
     async def next_transfer_ids(self, count: int) -> list[int]:
         return await next_transfer_ids(self.conn, SCHEMA, count)
+
+    async def reserve_wallet_transfer(self, customer_id: uuid.UUID) -> Reserved:
+        return await ledger.reserve_transfer(self.conn, SCHEMA, ledger.wallet(customer_id))
 
     async def record(
         self, stream: str, expected_version: int, events: Sequence[Envelope], actor: str

@@ -10,7 +10,7 @@ relay marks it superseded instead of publishing it.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
@@ -59,6 +59,19 @@ class Publisher(Protocol):
         ...
 
 
+@dataclass(frozen=True)
+class Outgoing:
+    """An event to write to the outbox for `destination`: due at once, `delay` seconds from
+    now, or `at`; with a `guard`, sent only while its stream is unchanged."""
+
+    destination: str
+    envelope: Envelope
+    at: datetime | None = None
+    delay: float = 0.0
+    guard: Guard | None = None
+    attributes: Mapping[str, str] = field(default_factory=dict)
+
+
 async def add(
     conn: asyncpg.Connection,
     schema: str,
@@ -70,31 +83,50 @@ async def add(
     guard: Guard | None = None,
     attributes: dict[str, str] | None = None,
 ) -> None:
-    """Write an event to the outbox, inside the caller's transaction: due at once, `delay`
-    seconds from now, or `at`; with a `guard`, sent only while its stream is unchanged."""
+    """Write an event to the outbox, inside the caller's transaction (see `Outgoing`)."""
+    message = Outgoing(destination, envelope, at, delay, guard, attributes or {})
+    await add_all(conn, schema, [message])
+
+
+async def add_all(conn: asyncpg.Connection, schema: str, messages: Sequence[Outgoing]) -> None:
+    """Write messages to the outbox in one statement, inside the caller's transaction; the
+    relay sends them in this order."""
+    if not messages:
+        return
+    await conn.execute(
+        f"""INSERT INTO {schema}.outbox
+                (destination, message_id, message_type, body, attributes, available_at, due_at,
+                 guard_stream, guard_version)
+            SELECT m.destination, m.id, m.type, m.body, m.attributes, t.due,
+                   CASE WHEN t.due > now() THEN t.due END, m.guard_stream, m.guard_version
+            FROM unnest($1::text[], $2::uuid[], $3::text[], $4::jsonb[], $5::jsonb[],
+                        $6::float8[], $7::timestamptz[], $8::text[], $9::int[])
+                     WITH ORDINALITY
+                     AS m(destination, id, type, body, attributes, delay, at, guard_stream,
+                          guard_version, n),
+                 LATERAL (SELECT coalesce(m.at, now() + make_interval(secs => m.delay))) AS t(due)
+            ORDER BY m.n""",
+        [m.destination for m in messages],
+        [m.envelope.id for m in messages],
+        [m.envelope.type for m in messages],
+        [m.envelope.model_dump_json() for m in messages],
+        [json.dumps(_attributes(m)) for m in messages],
+        [m.delay for m in messages],
+        [m.at for m in messages],
+        [m.guard.stream_id if m.guard else None for m in messages],
+        [m.guard.version if m.guard else None for m in messages],
+    )
+
+
+def _attributes(message: Outgoing) -> dict[str, str]:
+    envelope = message.envelope
     attrs = {"eventType": envelope.type}
     if envelope.correlationid:
         attrs["correlationId"] = envelope.correlationid
     if envelope.traceparent:
         attrs["traceparent"] = envelope.traceparent
-    attrs.update(attributes or {})
-    await conn.execute(
-        f"""INSERT INTO {schema}.outbox
-                (destination, message_id, message_type, body, attributes, available_at, due_at,
-                 guard_stream, guard_version)
-            SELECT $1, $2, $3, $4::jsonb, $5::jsonb, due, CASE WHEN due > now() THEN due END,
-                   $8, $9
-            FROM (SELECT coalesce($7::timestamptz, now() + make_interval(secs => $6))) AS t(due)""",
-        destination,
-        envelope.id,
-        envelope.type,
-        envelope.model_dump_json(),
-        json.dumps(attrs),
-        delay,
-        at,
-        guard.stream_id if guard else None,
-        guard.version if guard else None,
-    )
+    attrs.update(message.attributes)
+    return attrs
 
 
 async def unsent_job_ids(

@@ -35,25 +35,21 @@ async def append(
     *,
     actor: str | None = None,
 ) -> int:
-    """Append events after `expected_version`; return the stream's new version."""
-    rows = [
-        (
-            event.id,
-            stream_id,
-            expected_version + offset + 1,
-            event.type,
-            json.dumps(event.data),
-            json.dumps(_metadata(event, actor)),
-            event.time,
-        )
-        for offset, event in enumerate(events)
-    ]
+    """Append events after `expected_version`; return the stream's new version.
+
+    One statement for the whole batch; the unique (stream, version) key refuses it whole
+    when another writer appended first.
+    """
     try:
-        await conn.executemany(
+        await conn.execute(
             f"""INSERT INTO {schema}.events
                     (event_id, stream_id, version, type, data, metadata, occurred_at)
-                VALUES ($1, $2, $3, $4, $5::jsonb, $6::jsonb, $7)""",
-            rows,
+                SELECT e.id, $1, $2 + e.n, e.type, e.data, e.metadata, e.at
+                FROM unnest($3::uuid[], $4::text[], $5::jsonb[], $6::jsonb[], $7::timestamptz[])
+                     WITH ORDINALITY AS e(id, type, data, metadata, at, n)""",
+            stream_id,
+            expected_version,
+            *_columns(events, actor),
         )
     except asyncpg.UniqueViolationError as exc:
         raise ConcurrencyConflict(stream_id, expected_version) from exc
@@ -98,11 +94,7 @@ async def append_next(
                        array_agg(event_id) AS ids
                 FROM appended""",
             stream_id,
-            [event.id for event in events],
-            [event.type for event in events],
-            [json.dumps(event.data) for event in events],
-            [json.dumps(_metadata(event, actor)) for event in events],
-            [event.time for event in events],
+            *_columns(events, actor),
         )
         if row["appended"] == len(events):
             return int(row["version"])
@@ -112,6 +104,18 @@ async def append_next(
                 f"DELETE FROM {schema}.events WHERE event_id = ANY($1::uuid[])", row["ids"]
             )
     raise ConcurrencyConflict(stream_id, await stream_version(conn, schema, stream_id))
+
+
+def _columns(events: Sequence[Envelope], actor: str | None) -> list[list[Any]]:
+    """The events as the arrays an INSERT ... SELECT FROM unnest takes: ids, types, data,
+    metadata, times."""
+    return [
+        [event.id for event in events],
+        [event.type for event in events],
+        [json.dumps(event.data) for event in events],
+        [json.dumps(_metadata(event, actor)) for event in events],
+        [event.time for event in events],
+    ]
 
 
 def _metadata(event: Envelope, actor: str | None) -> dict[str, Any]:

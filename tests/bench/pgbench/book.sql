@@ -11,7 +11,9 @@ UPDATE booking.slots SET status = 'held'
             RETURNING provider_id, starts_at, ends_at, time_zone, now() AS now;
 INSERT INTO booking.events
                     (event_id, stream_id, version, type, data, metadata, occurred_at)
-                VALUES (lpad(to_hex(:event::bigint), 32, '0')::uuid, 'booking-' || lpad(to_hex(:booking::bigint), 32, '0')::uuid, 1, 'BOOKING_CREATED', :created::jsonb, :meta::jsonb, :at);
+                SELECT e.id, 'booking-' || lpad(to_hex(:booking::bigint), 32, '0')::uuid, 0 + e.n, e.type, e.data, e.metadata, e.at
+                FROM unnest(ARRAY[lpad(to_hex(:event::bigint), 32, '0')::uuid], ARRAY['BOOKING_CREATED'], ARRAY[:created::jsonb], ARRAY[:meta::jsonb], ARRAY[:at::timestamptz])
+                     WITH ORDINALITY AS e(id, type, data, metadata, at, n);
 UPDATE booking.slots SET status = 'held', updated_at = :at WHERE id = lpad(to_hex(:slot::bigint), 32, '0')::uuid;
 INSERT INTO booking.bookings
                         (id, slot_id, user_id, provider_id, status, notes, starts_at, ends_at,
@@ -23,9 +25,15 @@ INSERT INTO booking.provider_requests
 INSERT INTO booking.outbox
                 (destination, message_id, message_type, body, attributes, available_at, due_at,
                  guard_stream, guard_version)
-            SELECT 'booking-request', lpad(to_hex(:event::bigint), 32, '0')::uuid, 'BOOKING_CREATED', :body::jsonb, :attributes::jsonb, due, CASE WHEN due > now() THEN due END,
-                   NULL, NULL
-            FROM (SELECT coalesce(NULL::timestamptz, now() + make_interval(secs => 0))) AS t(due);
+            SELECT m.destination, m.id, m.type, m.body, m.attributes, t.due,
+                   CASE WHEN t.due > now() THEN t.due END, m.guard_stream, m.guard_version
+            FROM unnest(ARRAY['booking-request'], ARRAY[lpad(to_hex(:event::bigint), 32, '0')::uuid], ARRAY['BOOKING_CREATED'], ARRAY[:body::jsonb], ARRAY[:attributes::jsonb],
+                        ARRAY[0::float8], ARRAY[NULL::timestamptz], ARRAY[NULL::text], ARRAY[NULL::int])
+                     WITH ORDINALITY
+                     AS m(destination, id, type, body, attributes, delay, at, guard_stream,
+                          guard_version, n),
+                 LATERAL (SELECT coalesce(m.at, now() + make_interval(secs => m.delay))) AS t(due)
+            ORDER BY m.n;
 SELECT id, slot_id, user_id, provider_id, status, notes, reason, starts_at, ends_at, time_zone, expires_at, created_at, updated_at, version FROM booking.bookings WHERE id = lpad(to_hex(:booking::bigint), 32, '0')::uuid;
 COMMIT;
 SELECT pg_advisory_unlock_all();

@@ -1,6 +1,6 @@
 -- POST /checkout (one product, quantity 2) as checkout_api sends it (statement log), for
--- customer uuid(client + 1) and transaction uuid(random). The ledger entry's id comes from
--- the nextval query, as in the service; the wallet's counter account is the shop's revenue.
+-- customer uuid(client + 1) and transaction uuid(random). The ledger entry's id comes with
+-- the balance, as in the service; the wallet's counter account is the shop's revenue.
 \set customer :client_id + 1
 \set tx random(1, 3000000000000000000)
 \set debit random(1, 3000000000000000000)
@@ -14,9 +14,9 @@ INSERT INTO checkout.idempotency_keys (principal, key, request_hash, expires_at)
                 ON CONFLICT DO NOTHING RETURNING true;
 SELECT id, name, referrer_id, level, tier FROM checkout.customers WHERE id = lpad(to_hex(:customer::bigint), 32, '0')::uuid FOR NO KEY UPDATE;
 SELECT id, name, price FROM checkout.products WHERE id = ANY(ARRAY[:product::uuid]) ORDER BY id;
-SELECT balance FROM checkout.ledger_accounts WHERE account_type = 'wallet' AND owner_id = lpad(to_hex(:customer::bigint), 32, '0')::uuid::text;
-SELECT nextval(pg_get_serial_sequence('checkout.ledger_transfers', 'id')) AS id
-            FROM generate_series(1, 1) \gset entry_
+SELECT coalesce((SELECT balance FROM checkout.ledger_accounts
+                             WHERE account_type = 'wallet' AND owner_id = lpad(to_hex(:customer::bigint), 32, '0')::uuid::text), 0) AS balance,
+                   nextval(pg_get_serial_sequence('checkout.ledger_transfers', 'id')) AS id \gset entry_
 WITH appended AS (
                     INSERT INTO checkout.events
                         (event_id, stream_id, version, type, data, metadata, occurred_at)
@@ -31,7 +31,6 @@ WITH appended AS (
                 SELECT count(*) AS appended, max(version) AS version,
                        array_agg(event_id) AS ids
                 FROM appended;
-SAVEPOINT debit;
 WITH t AS (
                 INSERT INTO checkout.ledger_transfers (id, kind, reference, debit_type,
                     debit_owner, credit_type, credit_owner, amount, details, created_at)
@@ -44,42 +43,59 @@ WITH t AS (
                      AS t(id, kind, reference, debit_type, debit_owner, credit_type,
                           credit_owner, amount, details)
                 ON CONFLICT (kind, reference) DO NOTHING
-                RETURNING id, debit_type, debit_owner, credit_type, credit_owner, amount)
-            INSERT INTO checkout.ledger_entries
-                (transfer_id, side, account_type, owner_id, amount)
-            SELECT id, 'debit', debit_type, debit_owner, -amount FROM t
-            UNION ALL
-            SELECT id, 'credit', credit_type, credit_owner, amount FROM t
-            RETURNING account_type, owner_id, amount;
-WITH s AS (SELECT * FROM unnest(ARRAY['wallet'], ARRAY[lpad(to_hex(:customer::bigint), 32, '0')::uuid::text], ARRAY[-500::bigint])
-                       AS s(account_type, owner_id, amount))
-            INSERT INTO checkout.ledger_accounts AS a (account_type, owner_id, balance,
-                                                       updated_at)
-            SELECT account_type, owner_id, greatest(amount, 0),
-                   coalesce(:at::timestamptz, now())
-            FROM s ORDER BY account_type, owner_id
-            ON CONFLICT (account_type, owner_id) DO UPDATE
-                SET balance = a.balance + (SELECT s.amount FROM s WHERE (s.account_type,
-                                s.owner_id) = (a.account_type, a.owner_id)),
-                    updated_at = greatest(a.updated_at, EXCLUDED.updated_at)
-                WHERE a.balance + (SELECT s.amount FROM s WHERE (s.account_type,
-                          s.owner_id) = (a.account_type, a.owner_id)) >= 0
-            RETURNING account_type, owner_id, balance, xmax = 0 AS opened;
-RELEASE SAVEPOINT debit;
-INSERT INTO checkout.transactions (id, customer_id, total, balance_after, created_at)
-            VALUES (lpad(to_hex(:tx::bigint), 32, '0')::uuid, lpad(to_hex(:customer::bigint), 32, '0')::uuid, 500, 99500, :at);
-INSERT INTO checkout.transaction_items
+                RETURNING id, debit_type, debit_owner, credit_type, credit_owner, amount),
+            e AS (
+                INSERT INTO checkout.ledger_entries
+                    (transfer_id, side, account_type, owner_id, amount)
+                SELECT id, 'debit', debit_type, debit_owner, -amount FROM t
+                UNION ALL
+                SELECT id, 'credit', credit_type, credit_owner, amount FROM t
+                RETURNING account_type, owner_id, amount),
+            s AS (
+                SELECT account_type, owner_id, sum(amount)::bigint AS amount FROM e
+                WHERE account_type = ANY(ARRAY['points', 'wallet'])
+                GROUP BY account_type, owner_id HAVING sum(amount) <> 0),
+            moved AS (
+                INSERT INTO checkout.ledger_accounts AS a (account_type, owner_id, balance,
+                                                           updated_at)
+                SELECT account_type, owner_id, greatest(amount, 0),
+                       coalesce(:at::timestamptz, now())
+                FROM s ORDER BY account_type, owner_id
+                ON CONFLICT (account_type, owner_id) DO UPDATE
+                    SET balance = a.balance + (SELECT s.amount FROM s WHERE (s.account_type,
+                                    s.owner_id) = (a.account_type, a.owner_id)),
+                        updated_at = greatest(a.updated_at, EXCLUDED.updated_at)
+                    WHERE a.balance + (SELECT s.amount FROM s WHERE (s.account_type,
+                              s.owner_id) = (a.account_type, a.owner_id)) >= 0
+                RETURNING account_type, owner_id, balance, xmax = 0 AS opened)
+            SELECT s.account_type, s.owner_id, s.amount, moved.balance, moved.opened
+            FROM s LEFT JOIN moved USING (account_type, owner_id);
+WITH t AS (
+                INSERT INTO checkout.transactions
+                    (id, customer_id, total, balance_after, created_at)
+                VALUES (lpad(to_hex(:tx::bigint), 32, '0')::uuid, lpad(to_hex(:customer::bigint), 32, '0')::uuid, 500, 99500, :at))
+            INSERT INTO checkout.transaction_items
                 (transaction_id, product_id, name, unit_price, quantity)
-            VALUES (lpad(to_hex(:tx::bigint), 32, '0')::uuid, :product, 'Bench tea', 250, 2);
+            SELECT lpad(to_hex(:tx::bigint), 32, '0')::uuid, i.product_id, i.name, i.unit_price, i.quantity
+            FROM unnest(ARRAY[:product::uuid], ARRAY['Bench tea'], ARRAY[250::bigint], ARRAY[2::int])
+                 AS i(product_id, name, unit_price, quantity);
 INSERT INTO checkout.events
                     (event_id, stream_id, version, type, data, metadata, occurred_at)
-                VALUES (lpad(to_hex(:event::bigint), 32, '0')::uuid, 'transaction-' || lpad(to_hex(:tx::bigint), 32, '0')::uuid, 1, 'CHECKOUT_COMPLETED', :completed::jsonb, :meta::jsonb, :at);
+                SELECT e.id, 'transaction-' || lpad(to_hex(:tx::bigint), 32, '0')::uuid, 0 + e.n, e.type, e.data, e.metadata, e.at
+                FROM unnest(ARRAY[lpad(to_hex(:event::bigint), 32, '0')::uuid], ARRAY['CHECKOUT_COMPLETED'], ARRAY[:completed::jsonb], ARRAY[:meta::jsonb], ARRAY[:at::timestamptz])
+                     WITH ORDINALITY AS e(id, type, data, metadata, at, n);
 INSERT INTO checkout.outbox
                 (destination, message_id, message_type, body, attributes, available_at, due_at,
                  guard_stream, guard_version)
-            SELECT 'reward-jobs', lpad(to_hex(:event::bigint), 32, '0')::uuid, 'CHECKOUT_COMPLETED', :body::jsonb, :attributes::jsonb, due, CASE WHEN due > now() THEN due END,
-                   NULL, NULL
-            FROM (SELECT coalesce(NULL::timestamptz, now() + make_interval(secs => 0))) AS t(due);
+            SELECT m.destination, m.id, m.type, m.body, m.attributes, t.due,
+                   CASE WHEN t.due > now() THEN t.due END, m.guard_stream, m.guard_version
+            FROM unnest(ARRAY['reward-jobs'], ARRAY[lpad(to_hex(:event::bigint), 32, '0')::uuid], ARRAY['CHECKOUT_COMPLETED'], ARRAY[:body::jsonb], ARRAY[:attributes::jsonb],
+                        ARRAY[0::float8], ARRAY[NULL::timestamptz], ARRAY[NULL::text], ARRAY[NULL::int])
+                     WITH ORDINALITY
+                     AS m(destination, id, type, body, attributes, delay, at, guard_stream,
+                          guard_version, n),
+                 LATERAL (SELECT coalesce(m.at, now() + make_interval(secs => m.delay))) AS t(due)
+            ORDER BY m.n;
 INSERT INTO checkout.reward_handoffs (transaction_id) VALUES (lpad(to_hex(:tx::bigint), 32, '0')::uuid);
 UPDATE checkout.idempotency_keys SET status = 201, body = :response WHERE principal = 'customer:' || :customer AND key = 'k' || :key;
 COMMIT;

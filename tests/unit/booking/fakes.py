@@ -20,7 +20,7 @@ from services.booking_api.domain import (
 from services.booking_api.uow import HeldSlot, SlotOverlaps, UniquenessViolated
 from shared.errors import Conflict
 from shared.events.envelope import Envelope
-from shared.messaging.outbox import Guard
+from shared.messaging.outbox import Guard, Outgoing
 
 
 @dataclass
@@ -93,11 +93,13 @@ class FakeUnitOfWork:
             current.append(event)
             self._project(event, len(current))
 
-    async def publish(self, destination: str, event: Envelope) -> None:
-        self.published.append((destination, event))
-
-    async def schedule(self, destination: str, event: Envelope, at: datetime, guard: Guard) -> None:
-        self.scheduled.append((destination, event, at, guard))
+    async def send(self, messages: Sequence[Outgoing]) -> None:
+        for m in messages:
+            if m.at is None:
+                self.published.append((m.destination, m.envelope))
+            else:
+                assert m.guard is not None, "a reminder is always guarded"
+                self.scheduled.append((m.destination, m.envelope, m.at, m.guard))
 
     async def current_time(self) -> datetime:
         return self.now

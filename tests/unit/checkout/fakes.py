@@ -10,6 +10,7 @@ from services.checkout_api.domain import Line
 from services.checkout_api.uow import Customer, PaidTransaction
 from shared.errors import Conflict
 from shared.events.envelope import Envelope
+from shared.storage.ledger import Reserved
 
 
 @dataclass
@@ -59,6 +60,10 @@ class FakeUnitOfWork:
     async def next_transfer_ids(self, count: int) -> list[int]:
         self.entries += count
         return list(range(self.entries - count + 1, self.entries + 1))
+
+    async def reserve_wallet_transfer(self, customer_id: uuid.UUID) -> Reserved:
+        (transfer_id,) = await self.next_transfer_ids(1)
+        return Reserved(await self.wallet_balance(customer_id), transfer_id)
 
     async def record(
         self, stream: str, expected_version: int, events: Sequence[Envelope], actor: str
