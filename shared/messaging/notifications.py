@@ -4,9 +4,10 @@ A consumer's handler calls `Notifier.notify()` in the transaction that marks its
 processed: it stores the notification (in-app: readable at once) and one `pending` delivery
 row per enabled channel (email, webhook). The message is then deleted from SQS; delivery is
 no longer its business. A `Dispatcher` (woken right after the commit, and polling) claims due
-deliveries with `FOR UPDATE SKIP LOCKED`, sends each, and marks it `sent`. A failing channel
-only reschedules its own row with exponential backoff, so a webhook that is down never
-delays an email; after `notification_max_attempts` the row is `failed` (metric, log).
+deliveries with `FOR UPDATE SKIP LOCKED`, sends them concurrently, and marks those that went
+out `sent` in one statement per batch. A failing channel only reschedules its own row with
+exponential backoff, so a webhook that is down never delays an email; after
+`notification_max_attempts` the row is `failed` (metric, log).
 
 Because the processed-event record and the delivery rows commit together, a redelivered
 message never creates a second delivery. A claim leases its row for `LEASE` seconds: if the
@@ -200,10 +201,12 @@ class Dispatcher:
                 list(self.channels),
             )
         if rows:
-            await asyncio.gather(*(self._deliver(row) for row in rows))
+            sent = await asyncio.gather(*(self._deliver(row) for row in rows))
+            await self._mark_sent([row for row, ok in zip(rows, sent, strict=True) if ok])
         return len(rows)
 
-    async def _deliver(self, row: asyncpg.Record) -> None:
+    async def _deliver(self, row: asyncpg.Record) -> bool:
+        """Send one claimed delivery; True when it went out (a failure is recorded here)."""
         channel = self.channels[row["channel"]]
         outgoing = Outgoing(
             id=str(row["notification_id"]),
@@ -220,15 +223,24 @@ class Dispatcher:
             raise
         except Exception as exc:
             await self._failed(row, repr(exc))
-            return
+            return False
         SENT.labels(channel.name).inc()
+        return True
+
+    async def _mark_sent(self, rows: Sequence[asyncpg.Record]) -> None:
+        """Mark a batch's sent deliveries in one statement: one pooled connection per batch,
+        not one per delivery, so a batch of 50 does not take the connections the consumer's
+        handlers wait for."""
+        if not rows:
+            return
         async with self.db.acquire() as conn:
             await conn.execute(
-                f"""UPDATE {self.schema}.deliveries SET status = 'sent', sent_at = now(),
+                f"""UPDATE {self.schema}.deliveries d SET status = 'sent', sent_at = now(),
                         last_error = NULL
-                    WHERE notification_id = $1 AND channel = $2""",
-                row["notification_id"],
-                row["channel"],
+                    FROM unnest($1::uuid[], $2::text[]) AS s(notification_id, channel)
+                    WHERE d.notification_id = s.notification_id AND d.channel = s.channel""",
+                [row["notification_id"] for row in rows],
+                [row["channel"] for row in rows],
             )
 
     async def _failed(self, row: asyncpg.Record, error: str) -> None:
