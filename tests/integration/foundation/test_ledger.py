@@ -149,3 +149,21 @@ async def test_a_refused_batch_leaves_nothing_even_if_the_caller_commits(
     async with db.transaction() as conn:  # the references are still free for a covered retry
         moved = await ledger.post(conn, schema, [batch[0], pay(poor, 15, "b1")])
     assert moved == {wallet(rich): 40, wallet(poor): 0}
+
+
+async def test_without_a_savepoint_an_uncovered_debit_is_refused_and_rolls_back_whole(
+    db: Database, schema: str
+) -> None:
+    rich, poor = sorted(str(uuid.uuid4()) for _ in range(2))
+    async with db.transaction() as conn:
+        await ledger.post(conn, schema, [top_up(poor, 10, "t1")])
+    batch = [top_up(rich, 40, "b1"), pay(poor, 25, "b1")]
+    with pytest.raises(InsufficientFunds):
+        async with db.transaction() as conn:  # a projector's caller: any error rolls back
+            await ledger.post(conn, schema, batch, savepoint=False)
+    assert await _state(db, schema, rich) == (0, 0, 0)
+    assert await _state(db, schema, poor) == (10, 10, 1)
+    async with db.transaction() as conn:
+        moved = await ledger.post(conn, schema, [batch[0], pay(poor, 10, "b1")], savepoint=False)
+    assert moved == {wallet(rich): 40, wallet(poor): 0}
+    assert await _unbalanced(db, schema) == []

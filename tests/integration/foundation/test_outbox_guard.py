@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -64,3 +65,36 @@ async def test_a_guarded_row_goes_out_only_while_its_stream_is_at_the_guard_vers
     # A row scheduled for later is not a backlog: the gauges count it once it is due.
     assert REGISTRY.get_sample_value("outbox_depth", {"schema": schema}) == 0
     assert REGISTRY.get_sample_value("outbox_oldest_unsent_age_seconds", {"schema": schema}) == 0
+
+
+async def test_messages_written_together_keep_their_order_schedule_guard_and_attributes(
+    db: Database, schema: str
+) -> None:
+    stream = f"booking-{uuid.uuid4()}"
+    events = [envelope(n) for n in range(3)]
+    later = datetime.now(UTC) + timedelta(hours=1)
+    messages = [
+        outbox.Outgoing("first", events[0], attributes={"jobId": "j0"}),
+        outbox.Outgoing("second", events[1], at=later, guard=Guard(stream, 2)),
+        outbox.Outgoing("second", events[2], delay=3600),
+    ]
+    async with db.transaction() as conn:
+        await outbox.add_all(conn, schema, messages)
+        rows = await conn.fetch(
+            f"""SELECT destination, message_id, message_type, attributes, available_at, due_at,
+                       guard_stream, guard_version, now() AS now
+                FROM {schema}.outbox ORDER BY id"""
+        )
+    assert [(r["destination"], r["message_id"]) for r in rows] == [
+        ("first", events[0].id),
+        ("second", events[1].id),
+        ("second", events[2].id),
+    ]
+    first, scheduled, delayed = rows
+    assert json.loads(first["attributes"])["jobId"] == "j0"
+    assert json.loads(first["attributes"])["eventType"] == events[0].type
+    assert first["due_at"] is None and first["available_at"] <= first["now"]
+    assert scheduled["due_at"] == scheduled["available_at"] == later
+    assert (scheduled["guard_stream"], scheduled["guard_version"]) == (stream, 2)
+    assert delayed["due_at"] == delayed["now"] + timedelta(hours=1)
+    assert (first["guard_stream"], delayed["guard_version"]) == (None, None)
