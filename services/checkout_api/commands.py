@@ -221,8 +221,14 @@ def reward_job(
 
 
 async def enqueue_reward_job(uow: CheckoutUnitOfWork, job: Envelope, tier: int) -> None:
-    """Write the reward job to the outbox; its job id (the transaction) de-duplicates it."""
-    await uow.publish(REWARD_JOBS, job, {"jobId": job.subject, "priority": str(tier)})
+    """Write the reward job to the outbox."""
+    await uow.publish(REWARD_JOBS, job, reward_job_attributes(job, tier))
+
+
+def reward_job_attributes(job: Envelope, tier: int) -> dict[str, str]:
+    """A reward job's outbox attributes: its job id (the transaction) de-duplicates it, the
+    buyer's tier is its priority."""
+    return {"jobId": job.subject, "priority": str(tier)}
 
 
 async def _lines(

@@ -13,19 +13,20 @@ second run of a finished job a no-op.
 
 from __future__ import annotations
 
+import asyncpg
 from aiohttp import web
 from prometheus_client import Counter, Gauge
 
-from services.checkout_api.commands import enqueue_reward_job, reward_job
+from services.checkout_api.commands import reward_job, reward_job_attributes
 from services.checkout_api.refund_handoff import reconcile_refunds_once
 from services.checkout_api.typedefs import SCHEMA
-from services.checkout_api.uow import PostgresUnitOfWork
 from shared.config import Settings
 from shared.events.envelope import Trace
 from shared.http.lifecycle import DATABASE, run_periodic
 from shared.logging import get_logger, new_correlation_id
+from shared.messaging import outbox
 from shared.messaging.destinations import REWARD_JOBS
-from shared.messaging.outbox import unsent_job_ids
+from shared.messaging.outbox import Outgoing, unsent_job_ids
 from shared.messaging.outbox_app import use_outbox_relay
 from shared.storage.pool import Database
 from shared.workqueue.publisher import work_queue_publishers
@@ -65,10 +66,7 @@ async def reconcile_once(db: Database, after: float, *, batch: int = 500) -> int
         ids = [row["id"] for row in rows]
         in_outbox = await unsent_job_ids(conn, SCHEMA, REWARD_JOBS, [str(i) for i in ids])
         stale = [row for row in rows if str(row["id"]) not in in_outbox]
-        for row in stale:
-            trace = Trace(correlation_id=new_correlation_id())
-            job = reward_job(row["id"], row["customer_id"], row["total"], row["tier"], trace)
-            await enqueue_reward_job(PostgresUnitOfWork(conn), job, row["tier"])
+        await outbox.add_all(conn, SCHEMA, [_job(row) for row in stale])  # one statement
         await conn.execute(
             f"""UPDATE {SCHEMA}.reward_handoffs
                 SET enqueued_at = now(),
@@ -82,6 +80,13 @@ async def reconcile_once(db: Database, after: float, *, batch: int = 500) -> int
     if stale:
         log.warning("reward jobs queued again", count=len(stale))
     return len(stale)
+
+
+def _job(row: asyncpg.Record) -> Outgoing:
+    """The reward job of a stale transaction, queued again under a trace of its own."""
+    trace = Trace(correlation_id=new_correlation_id())
+    job = reward_job(row["id"], row["customer_id"], row["total"], row["tier"], trace)
+    return Outgoing(REWARD_JOBS, job, attributes=reward_job_attributes(job, row["tier"]))
 
 
 async def update_gauges(db: Database) -> None:
