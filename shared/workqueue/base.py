@@ -227,6 +227,13 @@ class WorkQueue(Protocol):
     async def close(self) -> None: ...
 
 
+def claims_in_flight(queue: WorkQueue) -> int:
+    """How many `claim` calls a worker may have waiting at once on this queue: a backend that
+    is safe to claim from concurrently says so with a `claims_in_flight` attribute (Redis: 2,
+    each claim one atomic script); any other gets one at a time."""
+    return max(1, int(getattr(queue, "claims_in_flight", 1)))
+
+
 @runtime_checkable
 class QueueAdmin(Protocol):
     """What tests and clean-up tools may do that no producer or worker needs."""

@@ -20,6 +20,7 @@ claims and outcomes in one script call; a broker error is logged and those event
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import time
@@ -33,6 +34,7 @@ from shared.workqueue.base import Job, Outcome, WorkQueue
 log = get_logger(__name__)
 
 WORKER_ID = f"{socket.gethostname()}:{os.getpid()}"
+_WORKER = json.dumps(WORKER_ID)
 EVENTS_KEPT = 50
 EVENTS_TTL = 7 * 24 * 3600  # seconds
 STATS_TTL = 2 * 3600
@@ -51,6 +53,21 @@ def claimed_event(job: Job, deadline: float | None, at: int) -> dict[str, Any]:
     if deadline is not None:
         event["deadline_at"] = at + int(deadline * 1000)
     return event
+
+
+def claimed_json(job: Job, deadline: float | None, at: int) -> str:
+    """`claimed_event` as JSON text, written by hand: it is made for every job a worker runs
+    and holds only numbers and the worker's id (json.dumps costs ten times as much)."""
+    tail = "" if deadline is None else f',"deadline_at":{at + int(deadline * 1000)}'
+    return f'{{"event":"claimed","at":{at},"attempt":{job.attempt},"worker":{_WORKER}{tail}}}'
+
+
+def outcome_json(outcome: Outcome, at: int) -> str:
+    """`outcome_event` as JSON text; a completed attempt (no error) is written by hand."""
+    if outcome.kind == "completed" and not outcome.error and not outcome.hung:
+        attempt = outcome.job.attempt
+        return f'{{"event":"completed","at":{at},"attempt":{attempt},"worker":{_WORKER}}}'
+    return json.dumps(outcome_event(outcome, at), separators=(",", ":"))
 
 
 def outcome_event(outcome: Outcome, at: int) -> dict[str, Any]:

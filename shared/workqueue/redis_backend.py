@@ -27,6 +27,7 @@ ENQUEUE_CHUNK = 1000
 
 class RedisWorkQueue(RedisSchedules, BatchEnqueue):
     backend = "redis"
+    claims_in_flight = 2  # each claim is one atomic script: a worker may run two side by side
 
     def __init__(
         self,
@@ -119,10 +120,10 @@ class RedisWorkQueue(RedisSchedules, BatchEnqueue):
         self, count: int, limit: RateLimit | None, group_limit: int
     ) -> tuple[list[Job], int, int, int]:
         # A random token per claim fences it: attempt numbers repeat (a release gives one
-        # back, a retried failed job starts again at 1), a 64-bit random token does not.
-        tokens = [secrets.token_hex(8) for _ in range(max(0, count))]
+        # back, a retried failed job starts again at 1), a 64-bit random token does not. Each
+        # call draws one; the script appends the job's place in the batch (prefix:n).
         rate = [limit.max_jobs, limit.window_ms] if limit else [0, 0]
-        args = [count, self.visibility_ms, *rate, group_limit, *tokens]
+        args = [count, self.visibility_ms, *rate, group_limit, secrets.token_hex(8) + ":"]
         out = json.loads(await self._run("CLAIM", args))
         now, next_due = int(out[0]), int(out[1])
         self.paused = bool(out[3])
@@ -134,7 +135,7 @@ class RedisWorkQueue(RedisSchedules, BatchEnqueue):
                 priority=int(priority),
                 attempt=int(attempts),
                 enqueued_at=int(enqueued_at) / 1000,
-                history=json.loads(history or "[]"),
+                history=json.loads(history) if history and history != "[]" else [],
                 receipt=token,
                 group=group or None,
             )
@@ -147,7 +148,7 @@ class RedisWorkQueue(RedisSchedules, BatchEnqueue):
     async def settle(self, outcomes: list[Outcome]) -> None:
         if not outcomes:
             return
-        batch = [
+        failures = [
             [
                 o.job.id,
                 o.job.receipt,
@@ -159,8 +160,10 @@ class RedisWorkQueue(RedisSchedules, BatchEnqueue):
                 int(o.hung),
             ]
             for o in outcomes
+            if o.kind != "completed"
         ]
-        await self._run("SETTLE", [self.keep_completed, self.keep_failed, _dumps(batch)])
+        done = [v for o in outcomes if o.kind == "completed" for v in (o.job.id, o.job.receipt)]
+        await self._run("SETTLE", [self.keep_completed, self.keep_failed, _dumps(failures), *done])
 
     async def extend(self, jobs: list[Job]) -> None:
         if jobs:

@@ -41,9 +41,7 @@ local function job_score(prio, seq, ready_at, aging)
 end
 -- A job of a concurrency group leaves it (settled, released, stalled or removed): the
 -- group's count drops and the oldest job parked behind its limit waits again.
-local function leave_group(key)
-  local group = redis.call('HGET', key, 'group')
-  if not group then return end
+local function leave(group)
   if redis.call('HINCRBY', p .. 'groups', group, -1) <= 0 then
     redis.call('HDEL', p .. 'groups', group)
   end
@@ -52,6 +50,22 @@ local function leave_group(key)
     redis.call('ZADD', p .. 'waiting', parked[2], parked[1])
     redis.call('DECR', p .. 'parked')
     wake(1)
+  end
+end
+local function leave_group(key)
+  local group = redis.call('HGET', key, 'group')
+  if group then leave(group) end
+end
+-- One command for many arguments (ZADD of score/member pairs, ZREM or DEL of many), in
+-- chunks that stay well below the limit of what unpack() may spread (about 8,000).
+local function batched(command, key, args)
+  for i = 1, #args, 1000 do
+    local last = math.min(i + 999, #args)
+    if key then
+      redis.call(command, key, unpack(args, i, last))
+    else
+      redis.call(command, unpack(args, i, last))
+    end
   end
 end
 local function trim(set, keep)
@@ -102,50 +116,71 @@ return table.concat(added)
 """
 )
 
-# ARGV: keep_completed, keep_failed, JSON list of [id, token, attempt, kind, delay_ms, error,
-# traceback, hung (1: the attempt ran past its deadline)]. An outcome whose token is not the
-# job's current claim (the job stalled, was released or settled, and maybe claimed again) is
-# ignored. Returns the number applied.
+# ARGV: keep_completed, keep_failed, a JSON list of the attempts that did not complete
+# ([id, token, attempt, kind, delay_ms, error, traceback, hung (1: the attempt ran past its
+# deadline)]), then pairs (id, token) of completed ones: the common outcome costs no JSON. An
+# outcome whose token is not the job's current claim (the job stalled, was released or
+# settled, and maybe claimed again) is ignored. A job holding a claim is in `active` only (a
+# claim's token is dropped whenever the job leaves it), so that is the one set to leave.
+# With keep_completed 0 a completed job is deleted at once (what trimming would do a step
+# later). Returns the number applied.
 SETTLE = (
     PRELUDE
     + """
 local keep_completed, keep_failed = tonumber(ARGV[1]), tonumber(ARGV[2])
-local applied, retries = 0, 0
+local applied, retries, settled, left, gone = 0, 0, {}, {}, {}
+-- Whether this outcome holds the job's claim; if so the job leaves `active` and its group.
+local function take(id, key, token)
+  if settled[id] then return false end
+  local held = redis.call('HMGET', key, 'token', 'group')
+  if held[1] ~= token then return false end
+  settled[id] = true
+  left[#left + 1] = id
+  if held[2] then leave(held[2]) end
+  applied = applied + 1
+  return true
+end
 for _, o in ipairs(cjson.decode(ARGV[3])) do
   local id, token, attempt, kind = o[1], o[2], o[3], o[4]
   local key = p .. 'job:' .. id
-  if redis.call('HGET', key, 'token') == token then
+  if take(id, key, token) then
     redis.call('HDEL', key, 'token')
-    redis.call('ZREM', p .. 'active', id)
-    redis.call('ZREM', p .. 'waiting', id)
-    leave_group(key)
-    applied = applied + 1
-    if kind == 'completed' then
-      redis.call('HSET', key, 'state', 'completed', 'finished_at', now)
-      redis.call('ZADD', p .. 'completed', now, id)
+    local history = cjson.decode(redis.call('HGET', key, 'history') or '[]')
+    local delay = tonumber(o[5])
+    local entry = {attempt = tonumber(attempt), error = o[6], at = now}
+    if kind == 'retry' then entry.retry_in_ms = delay end
+    if tonumber(o[8]) == 1 then
+      entry.hung = true
+      redis.call('HINCRBY', key, 'hung', 1)
+    end
+    history[#history + 1] = entry
+    redis.call('HSET', key, 'history', cjson.encode(history), 'error', o[6],
+      'traceback', o[7], 'finished_at', now)
+    if kind == 'retry' then
+      redis.call('HSET', key, 'state', 'delayed')
+      redis.call('ZADD', p .. 'delayed', now + delay, id)
+      retries = retries + 1
     else
-      local history = cjson.decode(redis.call('HGET', key, 'history') or '[]')
-      local delay = tonumber(o[5])
-      local entry = {attempt = tonumber(attempt), error = o[6], at = now}
-      if kind == 'retry' then entry.retry_in_ms = delay end
-      if tonumber(o[8]) == 1 then
-        entry.hung = true
-        redis.call('HINCRBY', key, 'hung', 1)
-      end
-      history[#history + 1] = entry
-      redis.call('HSET', key, 'history', cjson.encode(history), 'error', o[6],
-        'traceback', o[7], 'finished_at', now)
-      if kind == 'retry' then
-        redis.call('HSET', key, 'state', 'delayed')
-        redis.call('ZADD', p .. 'delayed', now + delay, id)
-        retries = retries + 1
-      else
-        redis.call('HSET', key, 'state', 'failed')
-        redis.call('ZADD', p .. 'failed', now, id)
-      end
+      redis.call('HSET', key, 'state', 'failed')
+      redis.call('ZADD', p .. 'failed', now, id)
     end
   end
 end
+for i = 4, #ARGV, 2 do
+  local id = ARGV[i]
+  local key = p .. 'job:' .. id
+  if take(id, key, ARGV[i + 1]) then
+    if keep_completed > 0 then
+      redis.call('HDEL', key, 'token')
+      redis.call('HSET', key, 'state', 'completed', 'finished_at', now)
+      redis.call('ZADD', p .. 'completed', now, id)
+    else
+      gone[#gone + 1] = key
+    end
+  end
+end
+batched('ZREM', p .. 'active', left)
+batched('DEL', nil, gone)
 if retries > 0 then wake(1) end
 trim('completed', keep_completed)
 trim('failed', keep_failed)
