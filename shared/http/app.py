@@ -19,7 +19,7 @@ from shared.errors import Problem, ServiceUnavailable, Unauthorized
 from shared.events.envelope import Trace
 from shared.http.validation import text_problem
 from shared.logging import bound_context, get_logger, new_correlation_id
-from shared.metrics import DEPENDENCY_UP, HTTP_LATENCY, HTTP_REQUESTS
+from shared.metrics import DEPENDENCY_UP, http_meters
 from shared.storage.pool import is_refused_input, is_transient, is_unavailable
 
 log = get_logger(__name__)
@@ -143,7 +143,8 @@ async def context_middleware(request: web.Request, handler: RequestHandler) -> w
         correlation_id = new_correlation_id()
     traceparent = request.headers.get("traceparent", "")
     if not TRACEPARENT.fullmatch(traceparent):
-        traceparent = f"00-{secrets.token_hex(16)}-{secrets.token_hex(8)}-01"
+        random = secrets.token_hex(24)  # a trace id (16 bytes) and a parent id (8 bytes)
+        traceparent = f"00-{random[:32]}-{random[32:]}-01"
     request[TRACE] = Trace(correlation_id, traceparent)
     with bound_context(correlation_id=correlation_id, traceparent=traceparent):
         response = await handler(request)
@@ -160,9 +161,9 @@ async def metrics_middleware(request: web.Request, handler: RequestHandler) -> w
         status = response.status
         return response
     finally:
-        labels = (_route_label(request), request.method, str(status))
-        HTTP_REQUESTS.labels(*labels).inc()
-        HTTP_LATENCY.labels(*labels).observe(time.perf_counter() - started)
+        requests, latency = http_meters(_route_label(request), request.method, str(status))
+        requests.inc()
+        latency.observe(time.perf_counter() - started)
 
 
 async def healthz(request: web.Request) -> web.Response:

@@ -80,6 +80,19 @@ def is_transient(exc: BaseException) -> bool:
     return is_unavailable(exc) or isinstance(exc, _TRANSIENT)
 
 
+async def _keep_session(conn: asyncpg.Connection) -> None:
+    """What a connection released to the pool sends: nothing.
+
+    asyncpg rolls back a transaction left open and drops the connection's listeners
+    itself before calling this; its default reset then sends one more round trip
+    (`pg_advisory_unlock_all(); CLOSE ALL; UNLISTEN *; RESET ALL`) after every transaction.
+    None of it has anything to undo here, because no code keeps session state on a pooled
+    connection: advisory locks are transaction-level (`pg_advisory_xact_lock`), cursors
+    live inside transactions, settings are `SET LOCAL` if any, and LISTEN (the outbox
+    relay's) and the migrations' session lock each use a connection of their own, outside
+    the pool. tests/unit/foundation/test_pool_reset.py keeps the code to that."""
+
+
 class Database:
     def __init__(
         self,
@@ -95,6 +108,7 @@ class Database:
             "min_size": min_size,
             "max_size": max_size,
             "command_timeout": command_timeout,
+            "reset": _keep_session,
         }
         self.acquire_timeout = acquire_timeout
         self._pool: asyncpg.Pool | None = None
