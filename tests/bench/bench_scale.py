@@ -34,6 +34,7 @@ from collections.abc import Awaitable, Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 
 import asyncpg
 
@@ -69,29 +70,72 @@ DRAIN_TIMEOUT = 300.0
 PREFIX = "scale-p"
 PROCESSED = "notifications.processed_messages"  # one row per event a consumer applied
 TRANSACTIONS = "checkout.transactions"  # a reward job marks its checkout's rewards done
+TICK = os.sysconf("SC_CLK_TCK")  # clock ticks per second of /proc's CPU times
+
+
+@dataclass(frozen=True)
+class Cpu:
+    """A reading of CPU time: of the processes measured, and of the whole machine."""
+
+    at: float  # monotonic seconds
+    used: float  # CPU seconds the processes measured have used
+    busy: int  # the machine's busy clock ticks, every core
+    total: int  # the machine's clock ticks, every core
+
+    @classmethod
+    def read(cls, pids: list[int]) -> Cpu:
+        used = 0
+        for pid in pids:
+            # After the command's closing parenthesis: state, ..., utime and stime at 11, 12.
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            used += int(fields[11]) + int(fields[12])
+        ticks = [int(t) for t in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
+        idle = ticks[3] + ticks[4]  # idle and iowait
+        return cls(time.monotonic(), used / TICK, sum(ticks) - idle, sum(ticks))
+
+
+@dataclass(frozen=True)
+class Measured:
+    """One run: its rate, the cores its processes used, how busy the machine was."""
+
+    rate: float
+    cores: float
+    busy: float  # percent of the machine's CPU time
+
+    @classmethod
+    def between(cls, rate: float, before: Cpu, after: Cpu) -> Measured:
+        cores = (after.used - before.used) / (after.at - before.at)
+        busy = 100 * (after.busy - before.busy) / max(1, after.total - before.total)
+        return cls(rate, cores, busy)
 
 
 @dataclass(frozen=True)
 class Rates:
-    """Rates of one measure, by process count: a list of runs each."""
+    """Runs of one measure, by process count."""
 
     name: str
     unit: str
     notes: str
-    runs: dict[int, list[float]]
+    runs: dict[int, list[Measured]]
 
     def results(self, nouns: tuple[str, str], command: str = "") -> list[Result]:
-        """Throughput of each count, then each speed-up over the smallest count."""
+        """Throughput, cores used and machine busy of each count, then each speed-up over the
+        smallest count."""
 
         def label(n: int) -> str:
             return f"{self.name}, {n} {nouns[n > 1]}"
 
-        medians = {
-            n: figure(f"{label(n)}: throughput", r, self.unit, self.notes, command)
-            for n, r in self.runs.items()
-        }
+        out = []
+        medians = {}
+        for n, runs in self.runs.items():
+            rates = [r.rate for r in runs]
+            medians[n] = figure(f"{label(n)}: throughput", rates, self.unit, self.notes, command)
+            out += [
+                medians[n],
+                figure(f"{label(n)}: cores used", [r.cores for r in runs], "cores", self.notes),
+                figure(f"{label(n)}: machine CPU busy", [r.busy for r in runs], "%", self.notes),
+            ]
         one = medians[min(medians)]
-        out = list(medians.values())
         out += [
             ratio(f"{label(n)}: speed-up over 1", m, one, self.notes)
             for n, m in medians.items()
@@ -122,8 +166,9 @@ def _load(after_each_run: list[float]) -> str:
 
 
 @contextmanager
-def _on_one_port(settings: Settings, processes: int) -> Iterator[str]:
-    """`processes` booking_api processes listening on one port; yields its URL."""
+def _on_one_port(settings: Settings, processes: int) -> Iterator[tuple[str, list[int]]]:
+    """`processes` booking_api processes listening on one port; yields its URL and their
+    pids."""
     port = free_port()
     shared = settings.model_copy(update={"booking_api_port": port, "api_processes": processes})
     with ExitStack() as stack:
@@ -134,12 +179,12 @@ def _on_one_port(settings: Settings, processes: int) -> Iterator[str]:
             if time.monotonic() > deadline:
                 raise RuntimeError(f"only {sockets.listening(port, pids)} of {pids} listen")
             time.sleep(0.1)
-        yield f"http://127.0.0.1:{port}"
+        yield f"http://127.0.0.1:{port}", pids
 
 
 async def _http(settings: Settings) -> list[Result]:
     rounds = RUNS * len(PROCESSES)
-    with _on_one_port(settings, max(PROCESSES)) as url:
+    with _on_one_port(settings, max(PROCESSES)) as (url, _):
         await asyncio.to_thread(
             http_data.make_slots, url, settings, PROVIDERS, SLOTS_PER_RUN * rounds, 0, PREFIX
         )
@@ -149,14 +194,15 @@ async def _http(settings: Settings) -> list[Result]:
         Request("POST", "/bookings", users[i % CONNECTIONS], json.dumps({"slot_id": s}))
         for i, s in enumerate(slots)
     ]
-    writes: dict[int, list[float]] = {n: [] for n in PROCESSES}
-    reads: dict[int, list[float]] = {n: [] for n in PROCESSES}
+    writes: dict[int, list[Measured]] = {n: [] for n in PROCESSES}
+    reads: dict[int, list[Measured]] = {n: [] for n in PROCESSES}
     failed = 0
     loads = []
     for round_ in range(RUNS):
         for i, processes in enumerate(PROCESSES):
             part = (round_ * len(PROCESSES) + i) * SLOTS_PER_RUN
-            with _on_one_port(settings, processes) as url:
+            with _on_one_port(settings, processes) as (url, pids):
+                before = Cpu.read(pids)
                 write = await asyncio.to_thread(
                     loadgen.run,
                     url,
@@ -165,12 +211,13 @@ async def _http(settings: Settings) -> list[Result]:
                     seconds=SECONDS,
                     once=True,
                 )
+                writes[processes].append(Measured.between(write.rate, before, Cpu.read(pids)))
                 gets = await _booking_reads(settings, users)
+                before = Cpu.read(pids)
                 read = await asyncio.to_thread(
                     loadgen.run, url, gets, connections=CONNECTIONS, seconds=SECONDS
                 )
-            writes[processes].append(write.rate)
-            reads[processes].append(read.rate)
+                reads[processes].append(Measured.between(read.rate, before, Cpu.read(pids)))
             failed += write.failed + read.failed
             loads.append(os.getloadavg()[0])
     notes = f"{CONNECTIONS} connections, {SECONDS:g} s per run, {RUNS} runs; {_load(loads)}"
@@ -223,7 +270,7 @@ async def _drains(
     settings = settings.model_copy(
         update={"consumer_wait_time": 1, "shutdown_grace": 2.0, "outbox_poll_interval": 0.5}
     )
-    rates: dict[int, list[float]] = {n: [] for n in REPLICAS}
+    rates: dict[int, list[Measured]] = {n: [] for n in REPLICAS}
     total = 0
     loads = []
     for _ in range(RUNS):
@@ -240,7 +287,7 @@ async def _drains(
     return Rates(name, unit, notes, rates).results(("replica", "replicas"))
 
 
-async def _drain(name: str, port_setting: str, backlog: Backlog, replicas: int) -> float:
+async def _drain(name: str, port_setting: str, backlog: Backlog, replicas: int) -> Measured:
     """Start `replicas` processes while the backlog is held, release it once all are ready,
     and time the drain."""
     service_name = name.split()[0]
@@ -248,7 +295,7 @@ async def _drain(name: str, port_setting: str, backlog: Backlog, replicas: int) 
     release = await backlog.hold()
     stack = ExitStack()
     try:
-        await asyncio.gather(
+        pids = await asyncio.gather(
             *(
                 asyncio.to_thread(
                     stack.enter_context,
@@ -259,19 +306,19 @@ async def _drain(name: str, port_setting: str, backlog: Backlog, replicas: int) 
         )
         if await backlog.done():
             raise RuntimeError(f"{name}: work was done while held")
-        started = time.monotonic()
+        before = Cpu.read(pids)
         await release()
         while (finished := await backlog.done()) < backlog.count:
-            if time.monotonic() - started > DRAIN_TIMEOUT:
+            if time.monotonic() - before.at > DRAIN_TIMEOUT:
                 raise TimeoutError(f"{name}: {finished} of {backlog.count} done")
             await asyncio.sleep(0.05)
-        seconds = time.monotonic() - started
+        after = Cpu.read(pids)
     finally:
         await release()  # a second time is a no-op
         await asyncio.to_thread(stack.close)
     if finished != backlog.count:
         raise RuntimeError(f"{name}: {finished} done of {backlog.count}")
-    return backlog.count / seconds
+    return Measured.between(backlog.count / (after.at - before.at), before, after)
 
 
 async def _lock(database_url: str, table: str) -> Callable[[], Awaitable[None]]:
