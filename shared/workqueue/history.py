@@ -94,9 +94,15 @@ def minute_counts(outcomes: Sequence[Outcome], runs: dict[str, int]) -> dict[str
 
 
 class Journal(Protocol):
-    async def claimed(self, jobs: Sequence[Job], deadline: Deadline) -> None: ...
+    async def claimed(
+        self, jobs: Sequence[Job], deadline: Deadline, *, events: bool = True
+    ) -> None:
+        """Note the claims (with `events` False only their start, for the run times)."""
+        ...
 
-    async def settled(self, outcomes: Sequence[Outcome]) -> None: ...
+    async def settled(self, outcomes: Sequence[Outcome], *, events: bool = True) -> None:
+        """Count the outcomes per minute and (unless `events` is False) store their events."""
+        ...
 
     async def events(self, job_id: str) -> list[dict[str, Any]]: ...
 
@@ -143,16 +149,18 @@ class MemoryJournal(Starts):
         while len(self.jobs) > MEMORY_JOBS:
             self.jobs.popitem(last=False)
 
-    async def claimed(self, jobs: Sequence[Job], deadline: Deadline) -> None:
+    async def claimed(
+        self, jobs: Sequence[Job], deadline: Deadline, *, events: bool = True
+    ) -> None:
         at = now_ms()
         self.start(jobs, at)
-        for job in jobs:
+        for job in jobs if events else ():
             self._add(job.id, claimed_event(job, deadline(job.type), at))
 
-    async def settled(self, outcomes: Sequence[Outcome]) -> None:
+    async def settled(self, outcomes: Sequence[Outcome], *, events: bool = True) -> None:
         at = now_ms()
         runs = self.runs(outcomes, at)
-        for o in outcomes:
+        for o in outcomes if events else ():
             self._add(o.job.id, outcome_event(o, at))
         minute = at // 60_000
         bucket = self.counters.setdefault(minute, dict.fromkeys(COUNTERS, 0))

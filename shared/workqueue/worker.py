@@ -64,6 +64,7 @@ class Worker:
         rate_limit: RateLimit | None = None,
         group_limit: int = 0,
         schedules: bool = True,
+        job_events: bool = True,
     ) -> None:
         self.queue = queue
         self.handlers = handlers
@@ -86,6 +87,9 @@ class Worker:
         self._stopping = asyncio.Event()
         self.processed = 0
         self.journal = history.journal_for(queue)  # the jobs' events, for the console
+        # False: only the console's per-minute counters are kept, no job's events (a job's
+        # page shows its stored attempts but not who claimed it; the active list no worker).
+        self.job_events = job_events
 
     def policy(self, job_type: str) -> RetryPolicy:
         return self.retry.get(job_type, self.default_retry)
@@ -151,7 +155,7 @@ class Worker:
                     with contextlib.suppress(QueueUnavailable):
                         await self.queue.release(jobs)
                     break
-                await self.journal.claimed(jobs, self.deadline)
+                await self.journal.claimed(jobs, self.deadline, events=self.job_events)
                 for job in jobs:
                     task = asyncio.create_task(self._run_job(job))
                     self._running[task] = job
@@ -268,7 +272,7 @@ class Worker:
             try:
                 await asyncio.shield(self.queue.settle(batch))
                 failures = 0
-                await self.journal.settled(batch)
+                await self.journal.settled(batch, events=self.job_events)
             except Exception as exc:
                 self._outcomes[:0] = batch
                 failures += 1

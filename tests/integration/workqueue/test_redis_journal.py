@@ -1,5 +1,6 @@
 """The Redis journal: a short attempt's claim is written with its outcome, a long one's on
-its own within about a second, and a settle batch applies each claim once."""
+its own within about a second; without job events only the minute is counted; and a settle
+batch applies each claim once."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import time
 
 import pytest
 
-from shared.workqueue import Job, Outcome, Worker, WorkQueue
+from shared.workqueue import Job, NewJob, Outcome, Worker, WorkQueue
 from shared.workqueue.history import WORKER_ID, journal_for
 from shared.workqueue.history_redis import CLAIM_LINGER
 from tests.support.wait import eventually
@@ -60,6 +61,22 @@ async def test_a_long_jobs_claim_is_stored_while_it_runs(queue: WorkQueue) -> No
         await worker.stop()
         await task
     assert await _events(queue, "s1") == ["claimed", "completed"]
+
+
+async def test_a_worker_without_job_events_still_counts_the_minute(queue: WorkQueue) -> None:
+    await queue.enqueue_many([NewJob("quick", {}, job_id=f"n{i}") for i in range(3)])
+    worker = Worker(queue, {"quick": _nothing}, concurrency=4, job_events=False)
+    task = asyncio.create_task(worker.run())
+    try:
+        await eventually(lambda: _completed_this_minute(queue, 3), what="3 counted")
+    finally:
+        await worker.stop()
+        await task
+    assert [await _events(queue, f"n{i}") for i in range(3)] == [[], [], []]
+
+
+async def _completed_this_minute(queue: WorkQueue, count: int) -> bool:
+    return sum(m["completed"] for m in await journal_for(queue).minutes(2)) >= count
 
 
 async def test_one_claims_outcome_sent_twice_in_a_batch_is_applied_once(
