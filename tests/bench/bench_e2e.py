@@ -25,28 +25,54 @@ from timestamps the system stores, and each run gives its p50, p99 and maximum.
 An event's time is taken while its command decides, a few ms before the commit; a relay's
 claim and a notification's `created_at` are the start of their transactions. So a figure
 counts the command's own commit and leaves out the last writer's, both short beside what is
-measured. The services, PostgreSQL, Redis, the SQS server and the pacer share the 2 cores."""
+measured. The services, PostgreSQL, Redis, the SQS server and the pacer share the 2 cores;
+the notes give the load average when each scenario ended.
+
+What bounds these figures, as sampled from `pg_stat_activity` and `pg_locks` during runs:
+
+- Every outbox insert fires a NOTIFY (the outbox's statement trigger), and PostgreSQL
+  serializes the commits of notifying transactions on one lock (AccessExclusiveLock on
+  object 0 of `pg_database`, held from pre-commit through the WAL flush, for every database
+  of the server). Checkouts, reward jobs (their notices) and accepts all write an outbox row,
+  so their commits queue behind each other's flush: the samples find more transactions
+  waiting on that lock than holding it. Notifying after the commit, from a transaction that
+  writes nothing, would take the flush out from under the lock.
+- The relays run on their API's event loop: while the API is busy, each await of a relay
+  step waits behind the requests' callbacks, so "committed to claimed by the relay" grows
+  with the API's load, most when the API cannot keep the rate. A relay on a loop or in a
+  process of its own would not queue behind requests.
+- Reward jobs under the same upline credit the same members and wait on each other's row
+  locks (ledger inserts waiting on a transaction lock in the samples); with one chain for
+  every buyer the worker falls seconds behind, hence the eight chains."""
 
 from __future__ import annotations
 
 import asyncio
 import json
 import os
-import time
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from contextlib import ExitStack
-from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import aiohttp
 import asyncpg
 
 from shared.config import Settings
-from shared.messaging.destinations import REWARD_JOBS, USER_NOTICES
 from tests.bench import http_data, loadgen, pacer
+from tests.bench.e2e_timings import (
+    BOOKING_TIMES,
+    REWARD_TIMES,
+    UNSENT,
+    Receipts,
+    Stages,
+    fetch,
+    spread,
+    stages,
+    start,
+)
 from tests.bench.http_data import bearer
-from tests.bench.processes import free_port, service
+from tests.bench.processes import free_port
 from tests.bench.results import Result, figure
 from tests.bench.sqs_proxy import counting_proxy
 from tests.support.wait import eventually
@@ -70,46 +96,8 @@ async def run(settings: Settings) -> list[Result]:
     return [*await rewards(settings), *await bookings(settings)]
 
 
-async def _start(stack: ExitStack, settings: Settings, ports: dict[str, int]) -> None:
-    """Start the services off the event loop (a proxy may be serving on it); every start
-    has ended, in the stack or failed, when this returns."""
-    outcomes = await asyncio.gather(
-        *(
-            asyncio.to_thread(stack.enter_context, service(name, settings, port))
-            for name, port in ports.items()
-        ),
-        return_exceptions=True,
-    )
-    for outcome in outcomes:
-        if isinstance(outcome, BaseException):
-            raise outcome
-
-
-async def _fetch(database_url: str, sql: str, *args: object) -> list[asyncpg.Record]:
-    connection = await asyncpg.connect(database_url)
-    try:
-        return list(await connection.fetch(sql, *args))
-    finally:
-        await connection.close()
-
-
 async def _until(probe: Callable[[], Awaitable[bool]], what: str) -> None:
     await eventually(probe, timeout=DRAIN_TIMEOUT, interval=0.2, what=what)
-
-
-def _spread(
-    name: str, runs: list[list[float]], notes: str, at: str = "", top: bool = True
-) -> list[Result]:
-    """`name: p50 at`, `p99` (and `max` with `top`) of each run's latencies in ms, over runs."""
-    ordered = [sorted(latencies) for latencies in runs]
-
-    def quantile(q: float) -> list[float]:
-        return [values[min(len(values) - 1, int(q * len(values)))] for values in ordered]
-
-    marks = {"p50": quantile(0.5), "p99": quantile(0.99)}
-    if top:
-        marks["max"] = [values[-1] for values in ordered]
-    return [figure(f"{name}: {mark} {at}".rstrip(), v, "ms", notes) for mark, v in marks.items()]
 
 
 def _paced_notes(runs: list[pacer.Paced], rate: float) -> str:
@@ -128,16 +116,6 @@ def _paced_notes(runs: list[pacer.Paced], rate: float) -> str:
 
 
 # Reward end to end --------------------------------------------------------------------------
-
-REWARD_TIMES = f"""
-    SELECT 1000 * extract(epoch FROM t.rewards_done_at - t.created_at) AS total,
-           1000 * extract(epoch FROM o.sent_at - t.created_at) AS claimed,
-           1000 * extract(epoch FROM t.rewards_done_at - o.sent_at) AS recorded
-    FROM checkout.transactions t
-    CROSS JOIN LATERAL (
-        SELECT min(sent_at) AS sent_at FROM checkout.outbox
-        WHERE destination = '{REWARD_JOBS}' AND attributes->>'jobId' = t.id::text) o
-    WHERE t.created_at >= $1"""
 
 
 async def _buyers(url: str, settings: Settings) -> tuple[list[str], str]:
@@ -194,7 +172,7 @@ async def _reward_run(
     paced = await asyncio.to_thread(pacer.run, url, requests, CHECKOUT_RATE)
 
     async def recorded() -> bool:
-        (row,) = await _fetch(
+        (row,) = await fetch(
             database_url,
             "SELECT count(*) FILTER (WHERE rewards_status = 'done') AS done, count(*) AS made "
             "FROM checkout.transactions WHERE created_at >= $1",
@@ -203,7 +181,7 @@ async def _reward_run(
         return bool(row["made"] >= paced.succeeded and row["done"] == row["made"])
 
     await _until(recorded, "every reward of the run")
-    return paced, await _fetch(database_url, REWARD_TIMES, started)
+    return paced, await fetch(database_url, REWARD_TIMES, started)
 
 
 async def rewards(settings: Settings) -> list[Result]:
@@ -220,7 +198,7 @@ async def rewards(settings: Settings) -> list[Result]:
     url = f"http://127.0.0.1:{settings.checkout_api_port}"
     ports = {name: getattr(settings, f"{name}_port") for name in ("checkout_api", "reward_worker")}
     with ExitStack() as stack:
-        await _start(stack, settings, ports)
+        await start(stack, settings, ports)
         buyers, product = await _buyers(url, settings)
         tokens = [bearer(settings, buyer, "customer") for buyer in buyers]
         await _reward_run(settings.database_url, url, _checkouts(tokens, product, WARMUP_SECONDS))
@@ -236,76 +214,17 @@ async def rewards(settings: Settings) -> list[Result]:
         return [[float(row[column]) for row in rows] for _, rows in runs]
 
     return [
-        *_spread("reward end to end", stage("total"), notes, at),
+        *spread("reward end to end", stage("total"), notes, at),
         figure("reward end to end: checkouts/s reached", [p.rate for p in paced], "/s", notes),
-        *_spread(
+        *spread(
             "reward: committed to job claimed by the relay", stage("claimed"), notes, top=False
         ),
-        *_spread("reward: job claimed to rewards recorded", stage("recorded"), notes, top=False),
+        *spread("reward: job claimed to rewards recorded", stage("recorded"), notes, top=False),
         figure(f"POST /checkout {at}: p99 answer", [p.p99_ms for p in paced], "ms", notes),
     ]
 
 
 # Booking end to end -------------------------------------------------------------------------
-
-BOOKING_TIMES = f"""
-    SELECT e.event_id::text AS event_id, extract(epoch FROM e.occurred_at) AS committed,
-           extract(epoch FROM o.sent_at) AS claimed, extract(epoch FROM n.created_at) AS stored
-    FROM booking.events e
-    JOIN booking.outbox o ON o.message_id = e.event_id AND o.destination = '{USER_NOTICES}'
-    JOIN notifications.notifications n ON n.event_id = e.event_id
-    WHERE e.type = 'BOOKING_CONFIRMED' AND e.occurred_at >= $1"""
-
-
-UNSENT = "SELECT count(*) FROM booking.outbox WHERE sent_at IS NULL AND available_at <= now()"
-
-
-class Receipts:
-    """Each event's SQS SentTimestamp and the time a receive of one queue returned it, as
-    the calls pass the proxy (the first receive of each)."""
-
-    def __init__(self, queue_url: str) -> None:
-        self.queue = queue_url.rsplit("/", 1)[-1]
-        self.seen: dict[str, tuple[float, float]] = {}  # event id: (sent, received), epoch s
-
-    def observe(self, action: str, request: bytes, answer: bytes) -> None:
-        if action != "ReceiveMessage":
-            return
-        received = time.time()
-        try:
-            if json.loads(request).get("QueueUrl", "").rsplit("/", 1)[-1] != self.queue:
-                return
-            messages = json.loads(answer).get("Messages", [])
-            for message in messages:
-                sent = int(message["Attributes"]["SentTimestamp"]) / 1000
-                self.seen.setdefault(json.loads(message["Body"])["id"], (sent, received))
-        except (ValueError, KeyError, TypeError, AttributeError):
-            return  # not a JSON answer: the SQS stages are left out
-
-
-@dataclass(frozen=True)
-class Stages:
-    total: list[float]
-    claimed: list[float]  # committed to the relay's claim
-    sent: list[float]  # claim to SQS SentTimestamp
-    received: list[float]  # SentTimestamp to the consumer's receive
-    stored: list[float]  # receive to the notification's transaction
-
-
-def _stages(rows: list[asyncpg.Record], receipts: Receipts) -> Stages:
-    if not any(row["event_id"] in receipts.seen for row in rows):
-        raise RuntimeError("the proxy saw none of the run's messages received")
-    stages = Stages([], [], [], [], [])
-    for row in rows:
-        committed, claimed, stored = (float(row[k]) for k in ("committed", "claimed", "stored"))
-        stages.total.append(1000 * (stored - committed))
-        stages.claimed.append(1000 * (claimed - committed))
-        if (seen := receipts.seen.get(row["event_id"])) is not None:
-            sent, received = seen
-            stages.sent.append(1000 * (sent - claimed))
-            stages.received.append(1000 * (received - sent))
-            stages.stored.append(1000 * (stored - received))
-    return stages
 
 
 def _book(settings: Settings, url: str, slots: list[str]) -> None:
@@ -324,10 +243,10 @@ async def _booking_run(
     paced = await asyncio.to_thread(pacer.run, url, requests, ACCEPT_RATE)
 
     async def stored() -> bool:
-        return len(await _fetch(database_url, BOOKING_TIMES, started)) >= paced.succeeded
+        return len(await fetch(database_url, BOOKING_TIMES, started)) >= paced.succeeded
 
     await _until(stored, "every notification of the run")
-    return paced, _stages(await _fetch(database_url, BOOKING_TIMES, started), receipts)
+    return paced, stages(await fetch(database_url, BOOKING_TIMES, started), receipts)
 
 
 async def bookings(settings: Settings) -> list[Result]:
@@ -346,16 +265,18 @@ async def bookings(settings: Settings) -> list[Result]:
         per_run, warmup = int(ACCEPT_RATE * SECONDS), int(ACCEPT_RATE * WARMUP_SECONDS)
         stack = ExitStack()
         try:
-            await _start(stack, settings, {n: getattr(settings, f"{n}_port") for n in names})
+            await start(stack, settings, {n: getattr(settings, f"{n}_port") for n in names})
             total = warmup + RUNS * per_run
+            # A few more slots than accepts: a booking refused under load is not retried.
+            slots_made = total + total // 20 + PROVIDERS
             await asyncio.to_thread(
-                http_data.make_slots, url, settings, PROVIDERS, total, 0, PREFIX
+                http_data.make_slots, url, settings, PROVIDERS, slots_made, 0, PREFIX
             )
             slots = await http_data.open_slots(settings.database_url, PREFIX)
             await asyncio.to_thread(_book, settings, url, slots)
 
             async def consumed() -> bool:  # the inbox has every request before accepts start
-                (unsent,) = await _fetch(settings.database_url, UNSENT)
+                (unsent,) = await fetch(settings.database_url, UNSENT)
                 sent = counts.messages["SendMessageBatch"]
                 deleted = counts.messages["DeleteMessageBatch"] + counts.messages["DeleteMessage"]
                 return bool(unsent["count"] == 0 and 0 < sent <= deleted)
@@ -392,14 +313,14 @@ def _booking_figures(runs: list[tuple[pacer.Paced, Stages]]) -> list[Result]:
     at = f"at {ACCEPT_RATE:g} accepts/s"
 
     def stage(name: str) -> list[list[float]]:
-        return [getattr(stages, name) for _, stages in runs]
+        return [getattr(split, name) for _, split in runs]
 
     return [
-        *_spread("booking end to end", stage("total"), notes, at),
+        *spread("booking end to end", stage("total"), notes, at),
         figure("booking end to end: accepts/s reached", [p.rate for p in paced], "/s", notes),
-        *_spread("booking: committed to claimed by the relay", stage("claimed"), notes, top=False),
-        *_spread("booking: claimed to sent to SQS", stage("sent"), notes, top=False),
-        *_spread("booking: sent to received by the consumer", stage("received"), notes, top=False),
-        *_spread("booking: received to notification stored", stage("stored"), notes, top=False),
+        *spread("booking: committed to claimed by the relay", stage("claimed"), notes, top=False),
+        *spread("booking: claimed to sent to SQS", stage("sent"), notes, top=False),
+        *spread("booking: sent to received by the consumer", stage("received"), notes, top=False),
+        *spread("booking: received to notification stored", stage("stored"), notes, top=False),
         figure(f"accept {at}: p99 answer", [p.p99_ms for p in paced], "ms", notes),
     ]
