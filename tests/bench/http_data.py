@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -47,25 +48,59 @@ def slot_requests(
     return requests
 
 
+CHUNK = 10_000  # requests per wrk data file (Lua allows a file 65,536 constants)
+CONNECTIONS = 16
+
+
 def make_slots(
     url: str, settings: Settings, providers: int, count: int, first_hour: int, prefix: str
 ) -> None:
-    """Create slots with wrk (each request once), failing if any was refused."""
+    """Create slots with wrk (each request once, CHUNK at a time), failing if any was
+    refused."""
+    requests = slot_requests(settings, providers, count, first_hour, prefix)
+    _each_once(url, requests, lambda: asyncio.run(count_slots(settings.database_url, prefix)))
 
-    def all_made() -> bool:
-        return asyncio.run(count_slots(settings.database_url, prefix)) >= count
 
-    done = loadgen.run(
-        url,
-        slot_requests(settings, providers, count, first_hour, prefix),
-        connections=16,
-        seconds=600,
-        once=True,
-        stop_when=all_made,
-    )
-    # A thread that stops at its end of the list may send one request twice (a 409).
-    if done.failed > loadgen.THREADS:
-        raise RuntimeError(f"{done.failed} of {done.requests} slot creations failed")
+def book_each(url: str, settings: Settings, bookings: list[Request], prefix: str) -> None:
+    """Send each POST /bookings once (CHUNK at a time), not timed, for slots of the providers
+    named `prefix`...; a refusal fails."""
+    _each_once(url, bookings, lambda: asyncio.run(count_bookings(settings.database_url, prefix)))
+
+
+def _each_once(url: str, requests: list[Request], made: Callable[[], int]) -> None:
+    """Send each request once with wrk, CHUNK at a time; `made` counts what they made.
+
+    wrk runs for its whole duration even when every thread has sent its last request, so a
+    chunk ends once `made` has grown by the chunk, or has stopped growing a few short of it
+    (as seen: up to 4 of 10,000): a thread that stops may drop a request in flight."""
+    for start in range(0, len(requests), CHUNK):
+        chunk = requests[start : start + CHUNK]
+        target = made() + len(chunk)
+        seen: list[int] = []
+
+        def done_or_settled(target: int = target, seen: list[int] = seen) -> bool:
+            seen.append(made())
+            settled = len(seen) > 4 and seen[-1] == seen[-5] >= target - CONNECTIONS
+            return seen[-1] >= target or settled
+
+        done = loadgen.run(
+            url, chunk, connections=CONNECTIONS, seconds=600, once=True, stop_when=done_or_settled
+        )
+        # A request in flight when wrk is stopped may count as an error.
+        if done.failed > loadgen.THREADS:
+            raise RuntimeError(f"{done.failed} of {done.requests} requests failed")
+
+
+async def count_bookings(database_url: str, provider_prefix: str) -> int:
+    connection = await asyncpg.connect(database_url)
+    try:
+        found = await connection.fetchval(
+            "SELECT count(*) FROM booking.bookings WHERE provider_id LIKE $1",
+            provider_prefix + "%",
+        )
+    finally:
+        await connection.close()
+    return int(found)
 
 
 async def count_slots(database_url: str, provider_prefix: str) -> int:

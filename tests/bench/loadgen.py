@@ -38,10 +38,17 @@ class Run:
     p50_ms: float
     p99_ms: float
     mean_ms: float
+    statuses: dict[int, int]  # responses by HTTP status
+    wrapped: int  # how often a thread came to the end of the requests and began again
+
+    @property
+    def succeeded(self) -> int:
+        return sum(n for status, n in self.statuses.items() if status < 400)
 
     @property
     def rate(self) -> float:
-        return self.requests / self.seconds
+        """Successful responses per second: a refused request is not throughput."""
+        return self.succeeded / self.seconds
 
 
 def _lua_string(text: str) -> str:
@@ -141,4 +148,6 @@ def run(
         p50_ms=summary["p50_us"] / 1000,
         p99_ms=summary["p99_us"] / 1000,
         mean_ms=summary["mean_us"] / 1000,
+        statuses={int(status): int(n) for status, n in summary["statuses"].items()},
+        wrapped=int(summary["wrapped"]),
     )

@@ -69,14 +69,17 @@ def _wait_ready(url: str, process: subprocess.Popen[bytes], timeout: float) -> N
 
 
 @contextmanager
-def service(name: str, settings: Settings, port: int, *, ready: float = 30) -> Iterator[int]:
-    """`python -m services.<name>` on `port` until the block ends; yields its pid."""
+def service(
+    name: str, settings: Settings, port: int, *, ready: float = 30, cwd: Path = ROOT
+) -> Iterator[int]:
+    """`python -m services.<name>` (from the checkout at `cwd`) on `port` until the block
+    ends; yields its pid."""
     argv = [sys.executable, "-m", f"services.{name}"]
     # A file, not a pipe: a pipe nobody reads would block a service that logs a lot.
     with tempfile.TemporaryFile() as errors:
         process = subprocess.Popen(
             argv,
-            cwd=ROOT,
+            cwd=cwd,
             env=environment(settings),
             stdout=subprocess.DEVNULL,
             stderr=errors,
