@@ -7,20 +7,23 @@ reward_worker draining reward jobs queued beforehand (Redis), each replica a pro
 own. The work is held back while the replicas start: the consumers wait on a lock the
 benchmark holds on the table of processed events (each takes its first messages and waits),
 the work queue is paused. The clock starts when the last replica is ready and the work is
-released, and stops at the last event or job done. Each configuration
-starts afresh in every round, the rounds one after another, so the machine's load falls on all
-of them alike.
-Speed-up is the rate over the one-process rate (range: worst and best pairing of runs).
+released, and stops at the last event or job done. Each configuration starts afresh in every
+round, the rounds one after another, so the machine's load falls on all of them alike.
+Speed-up is the rate over the one-process rate (range: worst and best pairing of runs); the
+cores used are the CPU time of the processes measured over the run's time (/proc), the
+machine's busy share that of every process on it.
 
 Where it stops being linear: the machine has 2 cores, and wrk, PostgreSQL, Redis, the SQS
-server and every process measured share them. One booking_api process keeps about one core
-busy, so a second can at best add what the other core has left after PostgreSQL and wrk; a
-third and a fourth add no core, only more processes taking turns on the same two (a small gain
-from overlapping one's CPU with another's wait on PostgreSQL, or a small loss to switching).
-The consumers and the worker spend much of each event or job waiting on PostgreSQL and the
-broker, so three replicas overlap more waits than one, until the two cores are busy. On a
-machine with more cores each process adds about a core's worth until PostgreSQL or the broker
-is the limit."""
+server and every process measured share them, with whatever else runs there (the load average
+is in the notes). More processes scale linearly while the cores they use grow with their number
+and their throughput per core used holds. It stops where the machine is 100 % busy: from there
+a process more adds no core, it only wins a larger share of the same two from the rest (so on a
+machine busy with other work, 4 processes still get more than 1). On 2 cores it comes at the
+second API process at the latest: a process is one event loop, at most a core, and wrk and
+PostgreSQL need CPU of their own beside two of them. Where the throughput per core falls as
+processes are added (the writes, the consumer, the worker), the processes also wait on
+PostgreSQL, which runs on the same cores and is then the bound; a read (GET /bookings/{id})
+keeps its throughput per core, so it scales with the cores it is given."""
 
 from __future__ import annotations
 
@@ -119,8 +122,8 @@ class Rates:
     runs: dict[int, list[Measured]]
 
     def results(self, nouns: tuple[str, str], command: str = "") -> list[Result]:
-        """Throughput, cores used and machine busy of each count, then each speed-up over the
-        smallest count."""
+        """Throughput, cores used (and throughput per core) and machine busy of each count,
+        then each speed-up over the smallest count."""
 
         def label(n: int) -> str:
             return f"{self.name}, {n} {nouns[n > 1]}"
@@ -135,6 +138,12 @@ class Rates:
                 figure(f"{label(n)}: cores used", [r.cores for r in runs], "cores", self.notes),
                 figure(f"{label(n)}: machine CPU busy", [r.busy for r in runs], "%", self.notes),
             ]
+            # A run too short for a clock tick of CPU has no rate per core.
+            if per_core := [r.rate / r.cores for r in runs if r.cores]:
+                unit = f"{self.unit} per core"
+                out.append(
+                    figure(f"{label(n)}: throughput per core used", per_core, unit, self.notes)
+                )
         one = medians[min(medians)]
         out += [
             ratio(f"{label(n)}: speed-up over 1", m, one, self.notes)
