@@ -227,13 +227,18 @@ async def rewards(settings: Settings) -> list[Result]:
 # Booking end to end -------------------------------------------------------------------------
 
 
-def _book(settings: Settings, url: str, slots: list[str]) -> None:
+def _book(settings: Settings, url: str, slots: list[str], needed: int) -> None:
+    """Book `slots` with wrk until `needed` bookings wait for an answer."""
     users = [bearer(settings, f"e2e-u{i}", "user") for i in range(16)]
     books = [
         loadgen.Request("POST", "/bookings", users[i % len(users)], json.dumps({"slot_id": s}))
         for i, s in enumerate(slots)
     ]
-    loadgen.run(url, books, connections=16, seconds=SECONDS * RUNS + 60, once=True)
+
+    def enough() -> bool:  # wrk runs its whole duration unless stopped
+        return len(asyncio.run(http_data.pending_bookings(settings.database_url, PREFIX))) >= needed
+
+    loadgen.run(url, books, connections=16, seconds=600, once=True, stop_when=enough)
 
 
 async def _booking_run(
@@ -273,7 +278,7 @@ async def bookings(settings: Settings) -> list[Result]:
                 http_data.make_slots, url, settings, PROVIDERS, slots_made, 0, PREFIX
             )
             slots = await http_data.open_slots(settings.database_url, PREFIX)
-            await asyncio.to_thread(_book, settings, url, slots)
+            await asyncio.to_thread(_book, settings, url, slots, total)
 
             async def consumed() -> bool:  # the inbox has every request before accepts start
                 (unsent,) = await fetch(settings.database_url, UNSENT)

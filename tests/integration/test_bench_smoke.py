@@ -65,6 +65,8 @@ def tiny_counts(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.mark.skipif(shutil.which("wrk") is None, reason="wrk is not installed (make load-tools)")
+# Every benchmark starts its services as processes: minutes on a loaded machine, not seconds.
+@pytest.mark.timeout(600)
 async def test_every_benchmark_runs_with_tiny_counts_and_reports_finite_figures(
     tiny_counts: None,
 ) -> None:
