@@ -23,7 +23,8 @@ second API process at the latest: a process is one event loop, at most a core, a
 PostgreSQL need CPU of their own beside two of them. Where the throughput per core falls as
 processes are added (the writes, the consumer, the worker), the processes also wait on
 PostgreSQL, which runs on the same cores and is then the bound; a read (GET /bookings/{id})
-keeps its throughput per core, so it scales with the cores it is given."""
+keeps most of its throughput per core (4 event loops switching on 2 cores cost some), so it
+scales with the cores it is given."""
 
 from __future__ import annotations
 
