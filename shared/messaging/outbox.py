@@ -1,10 +1,10 @@
 """Transactional outbox: messages are written with the state change, then relayed.
 
-`add()` runs inside the caller's transaction. The relay (shared.messaging.relay) publishes
-the unsent rows through a `Publisher` per destination. A row may be scheduled for later
-(`at` or `delay`: it stays in the outbox until then, never in a process's memory) and
-guarded by a stream's version (`Guard`): when it falls due after the stream has moved on, the
-relay marks it superseded instead of publishing it.
+`add()` runs inside the caller's transaction; the relays are woken when it is over. The relay
+(shared.messaging.relay) publishes the unsent rows through a `Publisher` per destination. A
+row may be scheduled for later (`at` or `delay`: it stays in the outbox until then, never in a
+process's memory) and guarded by a stream's version (`Guard`): when it falls due after the
+stream has moved on, the relay marks it superseded instead of publishing it.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from prometheus_client import Counter
 
 from shared.events.envelope import Envelope
 from shared.logging import get_logger
+from shared.storage.pool import note_outbox_write
 
 log = get_logger(__name__)
 
@@ -90,9 +91,11 @@ async def add(
 
 async def add_all(conn: asyncpg.Connection, schema: str, messages: Sequence[Outgoing]) -> None:
     """Write messages to the outbox in one statement, inside the caller's transaction; the
-    relay sends them in this order."""
+    relay sends them in this order. The relays are woken once the connection is released
+    (`shared.storage.pool.Database`)."""
     if not messages:
         return
+    note_outbox_write(conn, schema)
     await conn.execute(
         f"""INSERT INTO {schema}.outbox
                 (destination, message_id, message_type, body, attributes, available_at, due_at,

@@ -1,10 +1,11 @@
 """The outbox relay: publishes unsent outbox rows, one background loop per destination.
 
 Rows are claimed in batches with `FOR UPDATE SKIP LOCKED`, so several relays share the work
-without sending a row twice; a loop is woken at once by LISTEN/NOTIFY, with a polling
-fallback. A row the broker refuses is retried with exponential backoff and jitter; while the
-broker is down the loop backs off instead, and the rows stay due. Nothing is dropped. A
-guarded row whose stream has moved past its guard is marked superseded, never published.
+without sending a row twice; a loop is woken at once when rows are written (directly by its
+own process's pool, by LISTEN/NOTIFY from other processes), with a polling fallback. A row
+the broker refuses is retried with exponential backoff and jitter; while the broker is down
+the loop backs off instead, and the rows stay due. Nothing is dropped. A guarded row whose
+stream has moved past its guard is marked superseded, never published.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from shared.errors import DependencyUnavailable
 from shared.logging import get_logger
 from shared.messaging.outbox import OutboxMessage, Publisher, set_aside_superseded, superseded
 from shared.retry import backoff_delay, chunked
-from shared.storage.pool import Database, is_unavailable
+from shared.storage.pool import Database, is_unavailable, outbox_channel
 
 log = get_logger(__name__)
 
@@ -69,6 +70,7 @@ class OutboxRelay:
         self._wakes = {destination: asyncio.Event() for destination in self.publishers}
         self._listener: asyncpg.Connection | None = None
         self._listening = asyncio.Lock()
+        db.on_outbox_write(schema, self._wake_all)  # this process's writes wake it directly
 
     def loops(self, name: str = "outbox-relay") -> list[Loop]:
         """The relay's loops: `<name>:<destination>` each, `<name>:gauges`, `<name>:purge`."""
@@ -218,15 +220,19 @@ class OutboxRelay:
             if self._listener is None or self._listener.is_closed():
                 await self._listen()
 
-    def _wake_all(self, *_: object) -> None:
+    def _wake_all(self) -> None:
         for wake in self._wakes.values():
             wake.set()
+
+    def _notified(self, _conn: object, _pid: int, _channel: str, sender: str) -> None:
+        if sender != self.db.token:  # another process wrote; this one's writes woke it already
+            self._wake_all()
 
     async def _listen(self) -> None:
         conn: asyncpg.Connection | None = None
         try:
             conn = await asyncpg.connect(self.db.dsn, timeout=5)
-            await conn.add_listener(f"{self.schema}_outbox", self._wake_all)
+            await conn.add_listener(outbox_channel(self.schema), self._notified)
         except Exception as exc:
             if conn is not None:
                 conn.terminate()

@@ -10,7 +10,9 @@ errors `is_transient` recognises (deadlocks, serialization failures, a read-only
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+import uuid
+from collections import defaultdict
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -93,7 +95,36 @@ async def _keep_session(conn: asyncpg.Connection) -> None:
     the pool. tests/unit/foundation/test_pool_reset.py keeps the code to that."""
 
 
+class PooledConnection(asyncpg.Connection):  # type: ignore[misc]
+    """A pooled connection that remembers whose outbox it wrote to since it was acquired
+    (`note_outbox_write`), so that the pool wakes those relays once the rows are committed."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.outbox_writes: set[str] = set()
+
+
+def note_outbox_write(conn: asyncpg.Connection, schema: str) -> None:
+    """Called by the outbox's writes; a connection from outside a `Database` (a script's own)
+    is not noted: its rows wait for the relays' polling."""
+    writes = getattr(conn, "outbox_writes", None)
+    if writes is not None:
+        writes.add(schema)
+
+
+def outbox_channel(schema: str) -> str:
+    return f"{schema}_outbox"
+
+
 class Database:
+    """Besides the pool: outbox wake-ups. A connection that wrote outbox rows wakes, when it
+    is released (its transaction over), the relays of this process at once (`on_outbox_write`)
+    and those of other processes by one NOTIFY on `<schema>_outbox`, sent outside any
+    transaction and coalesced (one in flight at a time). A NOTIFY inside the writing
+    transaction would do the same with fewer moving parts, but PostgreSQL serialises the
+    commits of every notifying transaction on one lock, WAL flush included, which capped
+    writes at a few thousand a second across the server (docs/perf/README.md)."""
+
     def __init__(
         self,
         dsn: str,
@@ -109,11 +140,17 @@ class Database:
             "max_size": max_size,
             "command_timeout": command_timeout,
             "reset": _keep_session,
+            "connection_class": PooledConnection,
         }
         self.acquire_timeout = acquire_timeout
         self._pool: asyncpg.Pool | None = None
         self._connector: asyncio.Task[None] | None = None
         self._ready = asyncio.Event()
+        # The NOTIFY payload: a relay of this process, woken directly, ignores its own.
+        self.token = uuid.uuid4().hex
+        self._outbox_wakes: defaultdict[str, list[Callable[[], None]]] = defaultdict(list)
+        self._notify_pending: set[str] = set()
+        self._notifier: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         """Begin connecting in the background; return at once."""
@@ -151,7 +188,40 @@ class Database:
     @asynccontextmanager
     async def acquire(self) -> AsyncIterator[asyncpg.Connection]:
         async with self.pool.acquire(timeout=self.acquire_timeout) as conn:
-            yield conn
+            try:
+                yield conn
+            finally:
+                writes: set[str] = conn.outbox_writes  # the proxy passes it through
+                written = set(writes)
+                writes.clear()
+        if written:  # rows of a rolled-back transaction wake a relay for nothing: harmless
+            self._outbox_written(written)
+
+    def on_outbox_write(self, schema: str, wake: Callable[[], None]) -> None:
+        """Call `wake` whenever a connection of this pool has written `schema`'s outbox."""
+        self._outbox_wakes[schema].append(wake)
+
+    def _outbox_written(self, schemas: set[str]) -> None:
+        for schema in schemas:
+            for wake in self._outbox_wakes[schema]:
+                wake()
+        self._notify_pending |= schemas
+        if self._notifier is None or self._notifier.done():
+            self._notifier = asyncio.create_task(self._notify_others(), name="outbox-notify")
+
+    async def _notify_others(self) -> None:
+        while self._notify_pending:
+            channels = [outbox_channel(schema) for schema in self._notify_pending]
+            self._notify_pending = set()
+            try:
+                async with self.pool.acquire(timeout=self.acquire_timeout) as conn:
+                    await conn.execute(
+                        "SELECT pg_notify(channel, $2) FROM unnest($1::text[]) AS channel",
+                        channels,
+                        self.token,
+                    )
+            except Exception as exc:  # other processes' relays still poll
+                log.warning("outbox notify failed", channels=channels, error=repr(exc))
 
     @asynccontextmanager
     async def transaction(self, **kwargs: Any) -> AsyncIterator[asyncpg.Connection]:
@@ -163,9 +233,10 @@ class Database:
             await conn.fetchval("SELECT 1")
 
     async def close(self) -> None:
-        if self._connector is not None and not self._connector.done():
-            self._connector.cancel()
-            await asyncio.gather(self._connector, return_exceptions=True)
+        for task in (self._connector, self._notifier):
+            if task is not None and not task.done():
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
         if self._pool is not None:
             await self._pool.close()
             self._pool = None

@@ -135,21 +135,53 @@ async def _zero(value: Any) -> bool:
     return await value == 0
 
 
-async def test_notify_wakes_the_relay_long_before_its_poll_interval(
+async def test_a_write_of_another_process_wakes_the_relay_by_notify(
     db: Database, schema: str, sqs: Any, queue: str, start_relay: Callable[..., OutboxRelay]
 ) -> None:
+    """Another process: a pool of its own, which knows nothing of this relay but its channel."""
     relay = start_relay(SqsPublisher(sqs, {DEST: queue}), poll_interval=30.0)
     await eventually(_async(lambda: relay._listener is not None), what="the relay listening")
+    other = Database(db.dsn)
+    await other.start()
+    await other.wait_ready(timeout=10)
+    receiver = Receiver(sqs, queue)
+    try:
+        for _ in range(3):
+            ids = await write(other, schema, 1)
+            await receiver.wait_for(ids, timeout=10.0)
+    finally:
+        await other.close()
+
+
+async def test_a_write_of_its_own_process_wakes_the_relay_directly(
+    db: Database, schema: str, sqs: Any, queue: str, start_relay: Callable[..., OutboxRelay]
+) -> None:
+    """No NOTIFY inside the writing transaction (PostgreSQL serialises the commits of those),
+    and none needed in-process: with the listener gone, the pool still wakes the relay."""
+    async with db.acquire() as conn:
+        triggers = await conn.fetchval(
+            "SELECT count(*) FROM pg_trigger WHERE tgrelid = $1::regclass AND NOT tgisinternal",
+            f"{schema}.outbox",
+        )
+    assert triggers == 0
+    relay = start_relay(SqsPublisher(sqs, {DEST: queue}), poll_interval=30.0)
+    await eventually(_async(lambda: relay._listener is not None), what="the relay listening")
+    await relay._close_listener()
+    relay._ensure_listener = _nothing  # type: ignore[method-assign]  # it stays gone
     receiver = Receiver(sqs, queue)
     for _ in range(3):
         ids = await write(db, schema, 1)
         await receiver.wait_for(ids, timeout=10.0)
 
 
+async def _nothing() -> None:
+    return None
+
+
 async def test_a_row_written_while_the_relay_publishes_is_not_left_for_the_poll(
     db: Database, schema: str, sqs: Any, queue: str, start_relay: Callable[..., OutboxRelay]
 ) -> None:
-    """A NOTIFY that arrives during a drain must start another drain, not be forgotten."""
+    """A wake-up that arrives during a drain must start another drain, not be forgotten."""
     inner = SqsPublisher(sqs, {DEST: queue})
     late: list[str] = []
 
