@@ -17,7 +17,7 @@ from shared.events.envelope import REGISTRY, Envelope
 from shared.logging import bound_context
 from shared.storage.pool import Database
 from shared.workqueue import Job
-from shared.workqueue.worker import JobHandler
+from shared.workqueue.deadline import JobHandler
 
 REWARD_JOB = REGISTRY.type_of(CheckoutCompleted)
 REVERSAL_JOB = REGISTRY.type_of(RefundIssued)

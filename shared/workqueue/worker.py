@@ -14,8 +14,6 @@ import asyncio
 import contextlib
 import time
 import traceback
-from collections.abc import Awaitable, Callable
-from typing import Any
 
 import structlog
 
@@ -31,21 +29,17 @@ from shared.workqueue.base import (
     WorkQueue,
     claims_in_flight,
 )
+from shared.workqueue.deadline import DeadlineExceeded, JobHandler, call_within
 from shared.workqueue.scheduler import run_schedules
 
 log = get_logger(__name__)
 
-JobHandler = Callable[[Job], Awaitable[Any]]
 IDLE_WAIT = 1.0
 JOURNAL_FLUSH = 2.0  # seconds a stopping worker waits for its job events to be stored
 
 
 class PermanentError(Exception):
     """Raised by a handler for a job that can never succeed: no more attempts."""
-
-
-class DeadlineExceeded(Exception):
-    """An attempt ran past its job type's deadline and was cancelled (a `hung` attempt)."""
 
 
 class Worker:
@@ -224,7 +218,7 @@ class Worker:
             handler = self.handlers.get(job.type)
             if handler is None:
                 raise PermanentError(f"no handler for job type {job.type!r}")
-            await _call_within(handler, job, self.deadline(job.type))
+            await call_within(handler, job, self.deadline(job.type))
         except asyncio.CancelledError:
             return  # shutdown: the claim expires or is released; not an attempt failure
         except Exception as exc:
@@ -290,17 +284,3 @@ class Worker:
                 await self.queue.extend(jobs)
             except Exception as exc:
                 log.warning("visibility heartbeat failed", error=repr(exc))
-
-
-async def _call_within(handler: JobHandler, job: Job, deadline: float | None) -> None:
-    """Run the handler, cancelling it (cooperatively: at its next await) past the deadline."""
-    if deadline is None:
-        await handler(job)
-        return
-    try:
-        async with asyncio.timeout(deadline) as scope:
-            await handler(job)
-    except TimeoutError:
-        if not scope.expired():
-            raise  # the handler's own timeout (a slow database, say) is an ordinary failure
-        raise DeadlineExceeded(f"the attempt ran past its {deadline:g} s deadline") from None
