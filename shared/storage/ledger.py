@@ -18,8 +18,8 @@ the sum of their entries. Schema: shared/storage/sql/0005_ledger.sql, 0010_doubl
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Sequence
+from contextlib import nullcontext
 from datetime import datetime
 from typing import NamedTuple
 
@@ -141,17 +141,12 @@ async def post(
         return {}
     # A savepoint only where a debit can be refused: credits always apply.
     refusable = savepoint and any(t.debit.type in CUSTOMER_TYPES for t in transfers)
-    async with conn.transaction() if refusable else _no_savepoint():
+    async with conn.transaction() if refusable else nullcontext():
         rows = await _post(conn, schema, transfers, at)
         for row in rows:
             if row["balance"] is None or (row["opened"] and row["amount"] < 0):
                 raise InsufficientFunds(row["owner_id"], -row["amount"])
         return {Account(r["account_type"], r["owner_id"]): int(r["balance"]) for r in rows}
-
-
-@asynccontextmanager
-async def _no_savepoint() -> AsyncIterator[None]:
-    yield
 
 
 async def _post(

@@ -43,4 +43,3 @@ INSERT INTO booking.outbox
             ORDER BY m.n;
 SELECT id, slot_id, user_id, provider_id, status, notes, reason, starts_at, ends_at, time_zone, expires_at, created_at, updated_at, version FROM booking.bookings WHERE id = lpad(to_hex(:booking::bigint), 32, '0')::uuid;
 COMMIT;
-SELECT pg_advisory_unlock_all();

@@ -3,4 +3,3 @@
 SELECT id, provider_id, starts_at, ends_at, time_zone, status FROM booking.slots
             WHERE status = 'open' AND starts_at > now() AND provider_id = :provider
             ORDER BY starts_at, id LIMIT 51;
-SELECT pg_advisory_unlock_all();

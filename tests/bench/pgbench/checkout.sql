@@ -99,4 +99,3 @@ INSERT INTO checkout.outbox
 INSERT INTO checkout.reward_handoffs (transaction_id) VALUES (lpad(to_hex(:tx::bigint), 32, '0')::uuid);
 UPDATE checkout.idempotency_keys SET status = 201, body = :response WHERE principal = 'customer:' || :customer AND key = 'k' || :key;
 COMMIT;
-SELECT pg_advisory_unlock_all();

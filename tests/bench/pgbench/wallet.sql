@@ -12,4 +12,3 @@ SELECT t.id, e.amount, t.kind, t.reference, t.details, t.created_at,
               AND (NULL::bigint IS NULL OR e.transfer_id < NULL)
             ORDER BY e.transfer_id DESC LIMIT 21;
 COMMIT;
-SELECT pg_advisory_unlock_all();
