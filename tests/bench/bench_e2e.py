@@ -1,6 +1,6 @@
 """End to end at a fixed arrival rate: how long after a command commits its effect is
 recorded by another process. The services run as `make run` runs them (real processes, the
-deployed settings: outbox relays woken by LISTEN/NOTIFY, consumers long-polling 20 s). The
+deployed settings: outbox relays woken when rows are committed, consumers long-polling 20 s). The
 requests come from the open-loop pacer (tests/bench/pacer.py), a process of its own that
 sends request i at start + i / rate whatever the answers take, so a slow service meets more
 work, not less. Each run sends fresh requests; every request's latency is read afterwards
@@ -30,13 +30,12 @@ the notes give the load average when each scenario ended.
 
 What bounds these figures, as sampled from `pg_stat_activity` and `pg_locks` during runs:
 
-- Every outbox insert fires a NOTIFY (the outbox's statement trigger), and PostgreSQL
-  serializes the commits of notifying transactions on one lock (AccessExclusiveLock on
-  object 0 of `pg_database`, held from pre-commit through the WAL flush, for every database
-  of the server). Checkouts, reward jobs (their notices) and accepts all write an outbox row,
-  so their commits queue behind each other's flush: the samples find more transactions
-  waiting on that lock than holding it. Notifying after the commit, from a transaction that
-  writes nothing, would take the flush out from under the lock.
+- (Pulled.) Every outbox insert used to fire a NOTIFY from a statement trigger, and
+  PostgreSQL serialises the commits of notifying transactions on one lock (AccessExclusiveLock
+  on object 0 of `pg_database`, held from pre-commit through the WAL flush, for every
+  database of the server): the samples found more transactions waiting on that lock than
+  holding it. The pool now wakes its own process's relays directly and other processes by
+  a NOTIFY sent after the commit from a transaction that writes nothing.
 - The relays run on their API's event loop: while the API is busy, each await of a relay
   step waits behind the requests' callbacks, so "committed to claimed by the relay" grows
   with the API's load, most when the API cannot keep the rate. A relay on a loop or in a
