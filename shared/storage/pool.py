@@ -191,7 +191,8 @@ class Database:
             try:
                 yield conn
             finally:
-                writes: set[str] = conn.outbox_writes  # the proxy passes it through
+                # The proxy passes the attribute through; a broken connection has none left.
+                writes: set[str] = getattr(conn, "outbox_writes", None) or set()
                 written = set(writes)
                 writes.clear()
         if written:  # rows of a rolled-back transaction wake a relay for nothing: harmless

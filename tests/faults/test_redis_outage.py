@@ -75,7 +75,7 @@ async def test_redis_restarted_empty_mid_workload_loses_no_reward(
     chain = await referral_chain(customers_of(api), 3)
     buyers = chain[1:]  # uplines of 1, 2 and 3 members
     for buyer in buyers:
-        await api.top_up(buyer, 1_000 * PRICE)
+        await api.top_up(buyer, 1_000_000 * PRICE)  # more than any run can spend, however fast
     shoppers = Shoppers(api, product, [buyers[i % len(buyers)] for i in range(BUYERS)])
     async with aiohttp.ClientSession() as session:
         tasks = [asyncio.create_task(shoppers.shop(session, b)) for b in shoppers.buyers]

@@ -20,7 +20,7 @@ from shared.messaging import outbox
 from shared.messaging.outbox import OutboxMessage, Publisher
 from shared.messaging.relay import PURGE_SLICE, OutboxRelay
 from shared.messaging.sqs import SqsPublisher, sqs_client
-from shared.storage.pool import Database
+from shared.storage.pool import Database, is_unavailable
 from tests.support.http import serve
 from tests.support.proxy import TcpProxy
 from tests.support.sqs_server import SqsServer
@@ -502,3 +502,16 @@ async def test_a_hung_destination_never_delays_the_rows_of_another(
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
+
+
+async def test_an_outbox_write_on_a_connection_that_broke_fails_as_unavailable(
+    db: Database, schema: str
+) -> None:
+    """The pool's note of the outbox write must not hide the real error (a 503 at the edge)
+    behind one of its own when the connection broke mid-transaction: asyncpg has detached
+    it from the pool by the time the transaction's end fails."""
+    with pytest.raises(Exception) as raised:  # the kind is what is checked
+        async with db.transaction() as conn:
+            await outbox.add(conn, schema, DEST, envelope())
+            conn.terminate()
+    assert is_unavailable(raised.value), repr(raised.value)
