@@ -14,16 +14,15 @@ import platform
 import subprocess
 import sys
 import time
-import uuid
 from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
 
-from shared.config import Settings
 from shared.logging import configure_logging
 from tests.bench.goals import summary
+from tests.bench.processes import scratch_settings
 from tests.bench.results import Result
-from tests.conftest import SERVER_DSN, SESSION_JWT_SECRET, drop_database
+from tests.conftest import drop_database
 from tests.support.sqs_server import SqsServer
 from tools import commands
 from tools.services import ROOT
@@ -67,19 +66,8 @@ def machine() -> list[str]:
 
 
 async def run_all(names: list[str]) -> dict[str, list[Result] | str]:
-    suffix = uuid.uuid4().hex[:8]
     sqs = SqsServer().start()
-    base = f"{sqs.url}/123456789012"
-    database = f"bench_{suffix}"
-    settings = Settings(
-        database_url=SERVER_DSN.rsplit("/", 1)[0] + f"/{database}",
-        sqs_endpoint_url=sqs.url,
-        sqs_booking_request_queue_url=f"{base}/booking-requests-{suffix}",
-        sqs_booking_confirmation_queue_url=f"{base}/booking-confirmations-{suffix}",
-        work_queue_name=f"bench-{suffix}",
-        jwt_secret=SESSION_JWT_SECRET,
-        log_level="WARNING",
-    )
+    settings, database = scratch_settings(sqs.url)
     results: dict[str, list[Result] | str] = {}
     try:
         await commands.migrate_all(settings)

@@ -31,9 +31,10 @@ import pamqp.frame
 
 from shared.config import Settings
 from shared.logging import configure_logging
-from shared.workqueue import Job, NewJob, Worker
+from shared.workqueue import NewJob, Worker
 from shared.workqueue.amqp_backend import PUBLISH_WINDOW, AmqpWorkQueue
 from shared.workqueue.amqp_registry import LANES
+from tests.bench.bench_workqueue import countdown
 
 SENT: Counter[str] = Counter()
 RECEIVED: Counter[str] = Counter()
@@ -78,15 +79,7 @@ async def _run(settings: Settings, jobs: int) -> None:
             counter.clear()
         await queue.enqueue_many([NewJob("noop", {"i": i}) for i in range(jobs)])
         _report("enqueue_many", jobs)
-        remaining = jobs
-        all_done = asyncio.Event()
-
-        async def noop(job: Job) -> None:
-            nonlocal remaining
-            remaining -= 1
-            if remaining == 0:
-                all_done.set()
-
+        noop, all_done = countdown(jobs)
         worker = Worker(queue, {"noop": noop}, concurrency=200)
         task = asyncio.create_task(worker.run())
         await asyncio.wait_for(all_done.wait(), 300)

@@ -13,6 +13,7 @@ import statistics
 import sys
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 
 from shared.config import Settings
 from shared.workqueue import Job, NewJob, Worker, WorkQueue, create_work_queue
@@ -28,12 +29,8 @@ RUNS = 3
 PEERS = {"redis": queue_peers.REDIS_PEERS, "amqp": ["aio-pika"]}
 
 
-async def _throughput(queue: WorkQueue, jobs: int, concurrency: int) -> tuple[float, float]:
-    batch = [NewJob("noop", {"i": i}) for i in range(jobs)]
-    started = time.perf_counter()
-    await queue.enqueue_many(batch)
-    enqueue_rate = jobs / (time.perf_counter() - started)
-
+def countdown(jobs: int) -> tuple[Callable[[Job], Awaitable[None]], asyncio.Event]:
+    """A no-op handler and the event it sets once it has run `jobs` times."""
     remaining = jobs
     all_done = asyncio.Event()
 
@@ -43,6 +40,16 @@ async def _throughput(queue: WorkQueue, jobs: int, concurrency: int) -> tuple[fl
         if remaining == 0:
             all_done.set()
 
+    return noop, all_done
+
+
+async def _throughput(queue: WorkQueue, jobs: int, concurrency: int) -> tuple[float, float]:
+    batch = [NewJob("noop", {"i": i}) for i in range(jobs)]
+    started = time.perf_counter()
+    await queue.enqueue_many(batch)
+    enqueue_rate = jobs / (time.perf_counter() - started)
+
+    noop, all_done = countdown(jobs)
     worker = Worker(queue, {"noop": noop}, concurrency=concurrency)
     started = time.perf_counter()
     task = asyncio.create_task(worker.run())

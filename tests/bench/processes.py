@@ -15,12 +15,34 @@ import sys
 import tempfile
 import time
 import urllib.request
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from shared.config import Settings
+from tests.conftest import SERVER_DSN, SESSION_JWT_SECRET
 from tools.services import ROOT
+
+
+def scratch_settings(sqs_url: str, **overrides: Any) -> tuple[Settings, str]:
+    """Settings of a benchmark run: a database, queues and a work queue of its own (names
+    with a fresh suffix) on the given SQS server; returns them with the database's name."""
+    suffix = uuid.uuid4().hex[:8]
+    base = f"{sqs_url}/123456789012"
+    database = f"bench_{suffix}"
+    settings = Settings(
+        database_url=SERVER_DSN.rsplit("/", 1)[0] + f"/{database}",
+        sqs_endpoint_url=sqs_url,
+        sqs_booking_request_queue_url=f"{base}/booking-requests-{suffix}",
+        sqs_booking_confirmation_queue_url=f"{base}/booking-confirmations-{suffix}",
+        work_queue_name=f"bench-{suffix}",
+        jwt_secret=SESSION_JWT_SECRET,
+        log_level="WARNING",
+        **overrides,
+    )
+    return settings, database
 
 
 def free_port() -> int:

@@ -26,7 +26,6 @@ import shutil
 import statistics
 import subprocess
 import sys
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -37,8 +36,8 @@ from shared.logging import configure_logging
 from tests.bench import http_data, loadgen
 from tests.bench.http_data import bearer
 from tests.bench.loadgen import Request
-from tests.bench.processes import free_port, service
-from tests.conftest import SERVER_DSN, SESSION_JWT_SECRET, drop_database
+from tests.bench.processes import free_port, scratch_settings, service
+from tests.conftest import drop_database
 from tests.support.sqs_server import SqsServer
 from tools import commands
 from tools.services import ROOT
@@ -173,20 +172,9 @@ def _profile(pid: int, out: Path, seconds: float) -> list[subprocess.Popen[bytes
 
 
 async def main(trees: list[Path], rounds: int, targets: list[str], profile: Path | None) -> None:
-    suffix = uuid.uuid4().hex[:8]
     sqs = SqsServer().start()
-    base = f"{sqs.url}/123456789012"
-    database = f"bench_{suffix}"
-    settings = Settings(
-        database_url=SERVER_DSN.rsplit("/", 1)[0] + f"/{database}",
-        sqs_endpoint_url=sqs.url,
-        sqs_booking_request_queue_url=f"{base}/booking-requests-{suffix}",
-        sqs_booking_confirmation_queue_url=f"{base}/booking-confirmations-{suffix}",
-        work_queue_name=f"bench-{suffix}",
-        jwt_secret=SESSION_JWT_SECRET,
-        log_level="WARNING",
-        booking_api_port=free_port(),
-        checkout_api_port=free_port(),
+    settings, database = scratch_settings(
+        sqs.url, booking_api_port=free_port(), checkout_api_port=free_port()
     )
     runs = len(trees) * (1.5 * rounds + (1 if profile else 0))  # a half-load run takes half
     data = Data(settings, math.ceil(runs), targets)
